@@ -1,0 +1,200 @@
+"""The cell protocol: one recurrent map, its analytic Jacobians, and batching over networks.
+
+Shapes used throughout (column-vector convention, ``J[i, j] = d s'_i / d s_j``):
+
+    M  networks of one shape analysed together (stacked weights)
+    B  input sequences
+    S  size of the carried state (an LSTM carries h and c: S = 2N)
+    D  dimension of the tangent space, i.e. the number of exponents
+    I  input size
+
+Weights are stored as ``(M, out, in)``, biases ``(M, out)``, scalar hyperparameters ``(M,)``.
+States are ``(M, B, S)``, inputs ``(M or 1, B, I)``, Jacobians ``(M, B, D, D)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+
+def affine(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias`` for stacked networks: x (M|1, B, in), weight (M, out, in)."""
+    y = x @ weight.mT  # (M, B, out)
+    return y if bias is None else y + bias[:, None, :]
+
+
+def rows(d: Tensor, mat: Tensor) -> Tensor:
+    """Scale the rows of a per-network matrix by per-sequence factors: diag(d) @ mat.
+
+    d (M, B, out), mat (M, out, in) -> (M, B, out, in).
+    """
+    return d[..., :, None] * mat[:, None]
+
+
+def eye_like(d: Tensor) -> Tensor:
+    """Identity matrices (M, B, n, n) for per-sequence vectors d (M, B, n)."""
+    return torch.diag_embed(torch.ones_like(d))
+
+
+def per_net(x: Tensor, ndim: int) -> Tensor:
+    """View a per-network scalar (M,) so that it broadcasts against a tensor of ``ndim`` dims."""
+    return x.reshape(x.shape[0], *([1] * (ndim - 1)))
+
+
+def scalar(value, n_networks: int = 1, like: Tensor | None = None) -> Tensor:
+    """A per-network hyperparameter as a (M,) tensor."""
+    dtype = like.dtype if like is not None else torch.get_default_dtype()
+    device = like.device if like is not None else None
+    t = torch.as_tensor(value, dtype=dtype, device=device)
+    return t.expand(n_networks).clone() if t.ndim == 0 else t
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """A recurrent map ``s_t = f(s_{t-1}, x_t)`` with its analytic Jacobians.
+
+    Subclasses are frozen dataclasses whose tensor fields hold the parameters with a leading
+    network dimension M. They implement :meth:`step` and :meth:`jacobians`; everything else
+    (stacking, dtype moves, tangent projections) is generic.
+    """
+
+    name: ClassVar[str] = "cell"
+
+    # ---- what a subclass provides -------------------------------------------------------
+    @property
+    def hidden_size(self) -> int:  # N: size of the output vector h
+        raise NotImplementedError
+
+    @property
+    def input_size(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def state_size(self) -> int:
+        """S: size of the carried state."""
+        return self.hidden_size
+
+    @property
+    def dim(self) -> int:
+        """D: tangent dimension (number of exponents); the first N tangent coordinates are h."""
+        return self.state_size
+
+    def step(self, s: Tensor, x: Tensor) -> Tensor:
+        """(M, B, S), (M|1, B, I) -> (M, B, S)."""
+        raise NotImplementedError
+
+    def jacobians(self, s: Tensor, x: Tensor, wrt_input: bool = False):
+        """Return ``(s_next, J, Jx)``: J = d tangent(s_next) / d tangent(s), (M, B, D, D);
+        Jx = d tangent(s_next) / d x, (M, B, D, I), or None unless ``wrt_input``."""
+        raise NotImplementedError
+
+    # ---- generic ---------------------------------------------------------------------------
+    def tangent_index(self) -> Tensor | None:
+        """State coordinates that form the tangent space (None: all of them, in order)."""
+        return None
+
+    @property
+    def n_networks(self) -> int:
+        return self._first_tensor().shape[0]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._first_tensor().dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self._first_tensor().device
+
+    def zero_state(self, batch: int) -> Tensor:
+        return torch.zeros(self.n_networks, batch, self.state_size, dtype=self.dtype,
+                           device=self.device)
+
+    def output(self, s: Tensor) -> Tensor:
+        """The layer's output h: the first N coordinates of the state."""
+        return s[..., : self.hidden_size]
+
+    def tangent(self, s: Tensor) -> Tensor:
+        idx = self.tangent_index()
+        return s if idx is None else s[..., idx.to(s.device)]
+
+    def with_tangent(self, s: Tensor, v: Tensor) -> Tensor:
+        """The state s with its tangent coordinates replaced by v (used by autograd checks)."""
+        idx = self.tangent_index()
+        if idx is None:
+            return v
+        rest = torch.ones(s.shape[-1], dtype=torch.bool, device=s.device)
+        rest[idx] = False
+        out = s.masked_fill(~rest, 0.0)
+        return out.index_add(-1, idx.to(s.device), v)
+
+    def tensors(self) -> dict[str, Tensor]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if isinstance(getattr(self, f.name), Tensor)}
+
+    def _first_tensor(self) -> Tensor:
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Tensor):
+                return v
+            if isinstance(v, Cell):
+                return v._first_tensor()
+            if isinstance(v, tuple) and v and isinstance(v[0], Cell):
+                return v[0]._first_tensor()
+        raise TypeError(f"{type(self).__name__} holds no tensors")
+
+    def map_tensors(self, fn) -> Cell:
+        """A copy with ``fn`` applied to every parameter tensor (also inside nested cells)."""
+        changes = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Tensor):
+                changes[f.name] = fn(v)
+            elif isinstance(v, Cell):
+                changes[f.name] = v.map_tensors(fn)
+            elif isinstance(v, tuple) and v and isinstance(v[0], Cell):
+                changes[f.name] = tuple(c.map_tensors(fn) for c in v)
+        return dataclasses.replace(self, **changes)
+
+    def to(self, dtype: torch.dtype | None = None, device=None) -> Cell:
+        return self.map_tensors(lambda t: t.to(device=device, dtype=dtype))
+
+    def network(self, i: int) -> Cell:
+        """The i-th network of a stack, as a stack of one."""
+        return self.map_tensors(lambda t: t[i : i + 1])
+
+
+def stack_cells(cells: list[Cell]) -> Cell:
+    """Stack M networks of one architecture and shape into one cell analysed in one call."""
+    if not cells:
+        raise ValueError("stack_cells needs at least one cell")
+    first = cells[0]
+    for c in cells[1:]:
+        if type(c) is not type(first):
+            raise ValueError(f"cannot stack {type(c).__name__} with {type(first).__name__}")
+    return _stack(cells)
+
+
+def _stack(cells: list[Cell]) -> Cell:
+    first = cells[0]
+    changes = {}
+    for f in dataclasses.fields(first):
+        vals = [getattr(c, f.name) for c in cells]
+        v0 = vals[0]
+        if isinstance(v0, Tensor):
+            shapes = {tuple(v.shape[1:]) for v in vals}
+            if len(shapes) != 1:
+                raise ValueError(f"cannot stack cells whose '{f.name}' shapes differ: {shapes}")
+            changes[f.name] = torch.cat(vals, 0)
+        elif isinstance(v0, Cell):
+            changes[f.name] = _stack(vals)
+        elif isinstance(v0, tuple) and v0 and isinstance(v0[0], Cell):
+            if len({len(v) for v in vals}) != 1:
+                raise ValueError("cannot stack networks with different numbers of layers")
+            changes[f.name] = tuple(_stack(list(layer)) for layer in zip(*vals, strict=True))
+        elif any(v != v0 for v in vals):
+            raise ValueError(f"cannot stack cells whose '{f.name}' differ: {vals}")
+    return dataclasses.replace(first, **changes)

@@ -1,0 +1,101 @@
+"""LSTM (torch's gate order i, f, g, o), Chapter 2 and Chapter 3 Appendix C.
+
+The carried state is (h, c). ``state="full"`` analyses the complete 2N-dimensional map;
+``state="hidden"`` is the dissertation's convention dh_t/dh_{t-1} with c_{t-1} held fixed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import Tensor
+
+from aelle.cells.base import Cell, affine, rows
+from aelle.cells.init import uniform
+from aelle.cells.registry import register
+
+
+@register("lstm")
+@dataclasses.dataclass(frozen=True)
+class LSTMCell(Cell):
+    weight_ih: Tensor  # (M, 4N, I)
+    weight_hh: Tensor  # (M, 4N, N)
+    bias: Tensor       # (M, 4N): b_ih + b_hh
+    state: str = "full"
+
+    def __post_init__(self):
+        if self.state not in ("full", "hidden"):
+            raise ValueError(f"state must be 'full' or 'hidden', got {self.state!r}")
+
+    @property
+    def hidden_size(self) -> int:
+        return self.weight_hh.shape[-1]
+
+    @property
+    def input_size(self) -> int:
+        return self.weight_ih.shape[-1]
+
+    @property
+    def state_size(self) -> int:
+        return 2 * self.hidden_size
+
+    @property
+    def dim(self) -> int:
+        return self.state_size if self.state == "full" else self.hidden_size
+
+    def tangent_index(self):
+        return None if self.state == "full" else torch.arange(self.hidden_size)
+
+    def _gates(self, s, x):
+        n = self.hidden_size
+        h, c = s[..., :n], s[..., n:]
+        a = affine(h, self.weight_hh) + affine(x, self.weight_ih, self.bias)
+        ai, af, ag, ao = a.split(n, dim=-1)
+        i, f, g, o = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag), torch.sigmoid(ao)
+        c_new = f * c + i * g
+        tc = torch.tanh(c_new)
+        return c, i, f, g, o, c_new, tc
+
+    def step(self, s, x):
+        *_, o, c_new, tc = self._gates(s, x)
+        return torch.cat([o * tc, c_new], dim=-1)
+
+    def jacobians(self, s, x, wrt_input=False):
+        n = self.hidden_size
+        c, i, f, g, o, c_new, tc = self._gates(s, x)
+        s_new = torch.cat([o * tc, c_new], dim=-1)
+        # d(pre-activation) coefficients of c_new and h_new, per gate, shaped (M, B, 4N)
+        dc = torch.cat([g * i * (1 - i), c * f * (1 - f), i * (1 - g * g), torch.zeros_like(o)], -1)
+        dtc = o * (1 - tc * tc)
+        do = torch.cat([torch.zeros_like(i)] * 3 + [tc * o * (1 - o)], -1)
+
+        def through(weight):  # d(c_new), d(h_new) with respect to what `weight` multiplies
+            dc_dv = _sum_gates(rows(dc, weight), n)
+            dh_dv = _sum_gates(rows(do, weight), n) + dtc[..., :, None] * dc_dv
+            return dh_dv, dc_dv
+
+        dh_dh, dc_dh = through(self.weight_hh)
+        if self.state == "full":
+            dh_dc = torch.diag_embed(dtc * f)
+            j = torch.cat([torch.cat([dh_dh, dh_dc], -1),
+                           torch.cat([dc_dh, torch.diag_embed(f)], -1)], -2)
+        else:
+            j = dh_dh
+        jx = None
+        if wrt_input:
+            dh_dx, dc_dx = through(self.weight_ih)
+            jx = torch.cat([dh_dx, dc_dx], -2) if self.state == "full" else dh_dx
+        return s_new, j, jx
+
+    @classmethod
+    def random(cls, input_size, hidden_size, p=0.5, n_networks=1, generator=None,
+               dtype=torch.float64, state="full"):
+        u = uniform(p, n_networks, generator, dtype)
+        n4 = 4 * hidden_size
+        return cls(u(n4, input_size), u(n4, hidden_size), u(n4), state=state)
+
+
+def _sum_gates(m: Tensor, n: int) -> Tensor:
+    """Sum the four gate blocks of a (M, B, 4N, K) matrix into (M, B, N, K)."""
+    return m.unflatten(-2, (4, n)).sum(-3)

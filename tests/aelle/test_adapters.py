@@ -1,0 +1,95 @@
+"""cell_for: torch's recurrent modules become cells that run the same map."""
+
+import pytest
+import torch
+from torch import nn
+
+from aelle import Cell, cell_for, lyapunov_spectrum
+from aelle.cells.rnn import RNNCell
+
+
+def _run_cell(cell, x):  # x (B, T, I) -> outputs (B, T, N)
+    s = cell.zero_state(x.shape[0])
+    outs = []
+    for t in range(x.shape[1]):
+        s = cell.step(s, x[None, :, t])
+        outs.append(cell.output(s)[0])
+    return torch.stack(outs, 1)
+
+
+@pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+def test_cell_reproduces_the_torch_module(kind, batch_first, bias):
+    torch.manual_seed(0)
+    if kind.startswith("rnn"):
+        module = nn.RNN(3, 5, num_layers=2, nonlinearity=kind[4:], batch_first=batch_first,
+                        bias=bias)
+    else:
+        module = getattr(nn, kind.upper())(3, 5, num_layers=2, batch_first=batch_first,
+                                           bias=bias)
+    module = module.double()
+    x = torch.randn(4, 7, 3, dtype=torch.float64)
+    expected, _ = module(x if batch_first else x.transpose(0, 1))
+    expected = expected if batch_first else expected.transpose(0, 1)
+    cell = cell_for(module)
+    assert cell.n_networks == 1
+    torch.testing.assert_close(_run_cell(cell, x), expected)
+
+
+@pytest.mark.parametrize("module", [nn.RNNCell(3, 4), nn.LSTMCell(3, 4), nn.GRUCell(3, 4)])
+def test_single_step_cells(module):
+    module = module.double()
+    x = torch.randn(2, 1, 3, dtype=torch.float64)
+    out = module(x[:, 0])
+    out = out[0] if isinstance(out, tuple) else out
+    torch.testing.assert_close(_run_cell(cell_for(module), x)[:, 0], out)
+
+
+def test_state_conventions_of_an_lstm():
+    module = nn.LSTM(3, 6)
+    assert cell_for(module, state="full").dim == 12
+    assert cell_for(module, state="hidden").dim == 6
+    res = lyapunov_spectrum(cell_for(module, state="hidden"), torch.randn(2, 20, 3), warmup=5)
+    assert res.exponents.shape == (6,)
+
+
+def test_module_with_its_own_cell():
+    class Custom(nn.Module):
+        def lyapunov_cell(self, state="full"):
+            return RNNCell(torch.ones(1, 2, 1), torch.eye(2)[None] * 0.5, torch.zeros(1, 2))
+
+    assert isinstance(cell_for(Custom()), Cell)
+
+
+@pytest.mark.parametrize(("module", "message"), [
+    (nn.LSTM(3, 4, bidirectional=True), "bidirectional"),
+    (nn.LSTM(3, 4, proj_size=2), "proj_size"),
+    (nn.Linear(3, 4), "does not know Linear"),
+])
+def test_unsupported_modules_are_refused_clearly(module, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        cell_for(module)
+
+
+def test_unknown_state_convention():
+    with pytest.raises(ValueError, match="state must be"):
+        cell_for(nn.GRU(2, 3), state="both")
+
+
+def test_registry_names_every_architecture_and_refuses_unknown_ones():
+    from aelle.cells import get, names
+
+    assert names() == ["asrnn", "cornn", "gru", "lem", "lipschitz", "lstm", "noisy", "rnn"]
+    with pytest.raises(KeyError, match="unknown architecture 'transformer'"):
+        get("transformer")
+
+
+def test_stacking_refuses_mismatched_networks():
+    from aelle import stack_cells
+    from aelle.cells.gru import GRUCell
+
+    with pytest.raises(ValueError, match="shapes differ"):
+        stack_cells([GRUCell.random(2, 3), GRUCell.random(2, 4)])
+    with pytest.raises(ValueError, match="cannot stack"):
+        stack_cells([GRUCell.random(2, 3), RNNCell.random(2, 3)])
