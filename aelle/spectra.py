@@ -110,22 +110,25 @@ def lyapunov_spectrum(
     floor = torch.finfo(dtype).tiny  # an exactly collapsed direction (dead ReLU) logs this
     since_qr = 0
 
-    def fail(bad: Tensor, t: int, reason: str) -> None:
-        new = bad & ~diverged
-        if not new.any():
+    def check(values: Tensor, t: int, reason: str) -> None:
+        """Flag sequences whose ``values`` (M, B, ...) are not all finite; one sync when fine."""
+        # NaN and inf survive a sum, which is far cheaper than an elementwise isfinite.
+        finite = torch.isfinite(values.flatten(2).sum(-1))
+        if bool(finite.all()):
             return
-        for net, seq in new.nonzero().tolist():
+        bad = ~finite & ~diverged
+        for net, seq in bad.nonzero().tolist():
             div = Divergence(t, net, seq, reason, t < warmup)
             if on_divergence == "raise":
                 raise SpectrumDivergedError(div)
             divergences.append(div)
-        diverged.logical_or_(new)
+        diverged.logical_or_(bad)
 
     with torch.no_grad():
         for t in range(total):
             s, j, _ = cell.jacobians(s, x_all[:, :, t])
-            fail(~torch.isfinite(s).all(-1), t, "non-finite state")
-            if diverged.any():  # keep LAPACK away from NaN: park diverged sequences at zero
+            check(s, t, "non-finite state")
+            if divergences:  # keep LAPACK away from NaN: park diverged sequences at zero
                 s = s.masked_fill(diverged[..., None], 0.0)
                 j = j.masked_fill(diverged[..., None, None], 0.0)
             frame = frame.apply(j)
@@ -135,12 +138,14 @@ def lyapunov_spectrum(
             since_qr += 1
             if since_qr < t_on and t < total - 1:
                 continue
-            y = frame.explicit
-            fail(~torch.isfinite(y).flatten(-2).all(-1), t, "non-finite Jacobian")
-            if diverged.any():
-                frame = Frame(y.masked_fill(diverged[..., None, None], 0.0), k=k, signs=frame.signs)
+            check(frame.explicit, t, "non-finite Jacobian")
+            if divergences:
+                frame = Frame(frame.explicit.masked_fill(diverged[..., None, None], 0.0), k=k,
+                              signs=frame.signs)
             frame, r = frame.orthonormalise()
-            log_r = torch.log(r.clamp_min(floor)).double().masked_fill(diverged[..., None], 0.0)
+            log_r = torch.log(r.clamp_min(floor)).double()
+            if divergences:
+                log_r = log_r.masked_fill(diverged[..., None], 0.0)
             gamma += log_r
             if return_ftle:
                 ftle.append(log_r / since_qr)

@@ -65,27 +65,27 @@ class LSTMCell(Cell):
         n = self.hidden_size
         c, i, f, g, o, c_new, tc = self._gates(s, x)
         s_new = torch.cat([o * tc, c_new], dim=-1)
-        # d(pre-activation) coefficients of c_new and h_new, per gate, shaped (M, B, 4N)
-        dc = torch.cat([g * i * (1 - i), c * f * (1 - f), i * (1 - g * g), torch.zeros_like(o)], -1)
+        # how c_new and h_new move with each gate's pre-activation, (M, B, N) per gate
+        dc_gates = torch.cat([g * i * (1 - i), c * f * (1 - f), i * (1 - g * g)], -1)
         dtc = o * (1 - tc * tc)
-        do = torch.cat([torch.zeros_like(i)] * 3 + [tc * o * (1 - o)], -1)
+        dh_gates = torch.cat([dtc.repeat(1, 1, 3) * dc_gates, tc * o * (1 - o)], -1)
 
-        def through(weight):  # d(c_new), d(h_new) with respect to what `weight` multiplies
-            dc_dv = _sum_gates(rows(dc, weight), n)
-            dh_dv = _sum_gates(rows(do, weight), n) + dtc[..., :, None] * dc_dv
+        def through(weight, need_c):  # d(h_new), d(c_new) w.r.t. what `weight` multiplies
+            dh_dv = _sum_gates(rows(dh_gates, weight), n)
+            dc_dv = _sum_gates(rows(dc_gates, weight[:, : 3 * n]), n) if need_c else None
             return dh_dv, dc_dv
 
-        dh_dh, dc_dh = through(self.weight_hh)
-        if self.state == "full":
-            dh_dc = torch.diag_embed(dtc * f)
-            j = torch.cat([torch.cat([dh_dh, dh_dc], -1),
+        full = self.state == "full"
+        dh_dh, dc_dh = through(self.weight_hh, full)
+        if full:
+            j = torch.cat([torch.cat([dh_dh, torch.diag_embed(dtc * f)], -1),
                            torch.cat([dc_dh, torch.diag_embed(f)], -1)], -2)
         else:
             j = dh_dh
         jx = None
         if wrt_input:
-            dh_dx, dc_dx = through(self.weight_ih)
-            jx = torch.cat([dh_dx, dc_dx], -2) if self.state == "full" else dh_dx
+            dh_dx, dc_dx = through(self.weight_ih, full)
+            jx = torch.cat([dh_dx, dc_dx], -2) if full else dh_dx
         return s_new, j, jx
 
     @classmethod
@@ -97,5 +97,5 @@ class LSTMCell(Cell):
 
 
 def _sum_gates(m: Tensor, n: int) -> Tensor:
-    """Sum the four gate blocks of a (M, B, 4N, K) matrix into (M, B, N, K)."""
-    return m.unflatten(-2, (4, n)).sum(-3)
+    """Sum the gate blocks of a (M, B, G*N, K) matrix into (M, B, N, K)."""
+    return m.unflatten(-2, (-1, n)).sum(-3)
