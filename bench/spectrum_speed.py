@@ -144,8 +144,20 @@ def jacobian_only(cell, x, device) -> dict:
     jac = autograd_jacobian(cell)
     analytic = timed(lambda: cell.jacobians(s, xt), 20, device)
     auto = timed(lambda: jac(s, xt), 5, device)
+
+    def functional():  # torch.autograd.functional.jacobian, one sequence at a time
+        for b in range(s.shape[1]):
+            s_b, x_b = s[:, b : b + 1], xt[:, b : b + 1]
+
+            def f(v, s_b=s_b, x_b=x_b):
+                return cell.tangent(cell.step(cell.with_tangent(s_b, v), x_b))
+
+            torch.autograd.functional.jacobian(f, cell.tangent(s_b))
+
+    naive = timed(functional, 1, device)
     return {"jacobian_analytic_s": analytic, "jacobian_autograd_s": auto,
-            "jacobian_speedup": auto / analytic}
+            "jacobian_speedup": auto / analytic, "jacobian_functional_s": naive,
+            "jacobian_speedup_functional": naive / analytic}
 
 
 def many_grus(device: str, repeats: int) -> dict:
@@ -168,12 +180,13 @@ def markdown(result: dict) -> str:
              f"{result['threads']} threads; LSTM input {INPUT}, B = {B}, T = {T}, W = {W}, "
              "float32, T_ON = 1, dh/dh convention (N exponents) unless noted.", "",
              "| N | engine | plain loop | speed-up | floor (J·Q) | engine 2N state | "
-             "engine k=N/8 | k=N/8 gain | engine T_ON=2 | autograd loop | J analytic vs "
-             "autograd | err engine | err plain | err T_ON=2 |",
+             "engine k=N/8 | k=N/8 gain | engine T_ON=2 | autograd loop | J: analytic vs "
+             "vmap(jacrev) / vs autograd.functional | err engine | err plain | err T_ON=2 |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["sizes"]:
         auto = f"{r['autograd_loop_s']:.2f} s" if "autograd_loop_s" in r else "-"
-        jac = f"{r['jacobian_speedup']:.0f}×" if "jacobian_speedup" in r else "-"
+        jac = (f"{r['jacobian_speedup']:.0f}× / {r['jacobian_speedup_functional']:.0f}×"
+               if "jacobian_speedup" in r else "-")
         lines.append(
             f"| {r['N']} | {r['engine_s']:.3f} s | {r['plain_loop_s']:.3f} s | "
             f"{r['speedup_vs_plain']:.2f}× | {r['floor_s']:.3f} s | "
@@ -183,9 +196,12 @@ def markdown(result: dict) -> str:
             f"{r['engine_t_on2_err_leading_half']:.1e} |")
     g = result["many_grus"]
     lines += ["", f"32 GRUs of 64 units (input 28), one stacked call: {g['batched_s']:.2f} s, "
-              f"{g['spectra_per_s_batched']:.1f} spectra/s; one call each: {g['one_by_one_s']:.2f} s,"
-              f" {g['spectra_per_s_one_by_one']:.1f} spectra/s.", "",
-              "err: max |λ_i − λ_i(float64)| over the leading half of the spectrum."]
+              f"{g['spectra_per_s_batched']:.1f} spectra/s; one call each: "
+              f"{g['one_by_one_s']:.2f} s, {g['spectra_per_s_one_by_one']:.1f} spectra/s.", "",
+              "err: max |λ_i − λ_i(float64)| over the leading half of the spectrum. "
+              "J: time to form one step's B Jacobians, autograd over analytic.",
+              "Times are medians of the repeats; CPU timings on a shared 2-core machine are "
+              "noisy, compare columns of one run."]
     return "\n".join(lines) + "\n"
 
 
