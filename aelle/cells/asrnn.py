@@ -28,10 +28,6 @@ class ASRNNCell(Cell):
     def hidden_size(self) -> int:
         return self.weight_hh.shape[-1]
 
-    @property
-    def input_size(self) -> int:
-        return self.weight_ih.shape[-1]
-
     def recurrent(self) -> Tensor:
         u = self.weight_hh
         eye = torch.eye(u.shape[-1], dtype=u.dtype, device=u.device)

@@ -71,7 +71,7 @@ class Cell:
 
     @property
     def input_size(self) -> int:
-        raise NotImplementedError
+        return self.weight_ih.shape[-1]
 
     @property
     def state_size(self) -> int:
@@ -165,6 +165,32 @@ class Cell:
     def network(self, i: int) -> Cell:
         """The i-th network of a stack, as a stack of one."""
         return self.map_tensors(lambda t: t[i : i + 1])
+
+
+@dataclasses.dataclass(frozen=True)
+class TwoStateCell(Cell):
+    """A cell carrying two state vectors (h, c) or (y, z), each of size N, the first the output.
+
+    ``state="full"`` analyses the complete 2N-dimensional map; ``state="hidden"`` the derivative
+    of the first vector with respect to itself, the second held fixed (N exponents).
+    """
+
+    state: str = dataclasses.field(default="full", kw_only=True)
+
+    def __post_init__(self):
+        if self.state not in ("full", "hidden"):
+            raise ValueError(f"state must be 'full' or 'hidden', got {self.state!r}")
+
+    @property
+    def state_size(self) -> int:
+        return 2 * self.hidden_size
+
+    @property
+    def dim(self) -> int:
+        return self.state_size if self.state == "full" else self.hidden_size
+
+    def tangent_index(self):
+        return None if self.state == "full" else torch.arange(self.hidden_size)
 
 
 def stack_cells(cells: list[Cell]) -> Cell:

@@ -14,14 +14,14 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from aelle.cells.base import Cell, affine, per_net, rows, scalar
+from aelle.cells.base import TwoStateCell, affine, per_net, rows, scalar
 from aelle.cells.init import uniform
 from aelle.cells.registry import register
 
 
 @register("cornn")
 @dataclasses.dataclass(frozen=True)
-class CoRNNCell(Cell):
+class CoRNNCell(TwoStateCell):
     weight_ih: Tensor  # (M, N, I): V
     weight_y: Tensor   # (M, N, N): W
     weight_z: Tensor   # (M, N, N): Wz
@@ -29,30 +29,10 @@ class CoRNNCell(Cell):
     dt: Tensor         # (M,)
     gamma: Tensor      # (M,)
     eps: Tensor        # (M,)
-    state: str = "full"
-
-    def __post_init__(self):
-        if self.state not in ("full", "hidden"):
-            raise ValueError(f"state must be 'full' or 'hidden', got {self.state!r}")
 
     @property
     def hidden_size(self) -> int:
         return self.weight_y.shape[-1]
-
-    @property
-    def input_size(self) -> int:
-        return self.weight_ih.shape[-1]
-
-    @property
-    def state_size(self) -> int:
-        return 2 * self.hidden_size
-
-    @property
-    def dim(self) -> int:
-        return self.state_size if self.state == "full" else self.hidden_size
-
-    def tangent_index(self):
-        return None if self.state == "full" else torch.arange(self.hidden_size)
 
     def _forward(self, s, x):
         n = self.hidden_size

@@ -27,10 +27,6 @@ class GRUCell(Cell):
     def hidden_size(self) -> int:
         return self.weight_hh.shape[-1]
 
-    @property
-    def input_size(self) -> int:
-        return self.weight_ih.shape[-1]
-
     def _gates(self, h, x):
         n = self.hidden_size
         ar_x, az_x, an_x = affine(x, self.weight_ih, self.bias_ih).split(n, -1)

@@ -14,43 +14,23 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from aelle.cells.base import Cell, affine, per_net, rows, scalar
+from aelle.cells.base import TwoStateCell, affine, per_net, rows, scalar
 from aelle.cells.init import uniform
 from aelle.cells.registry import register
 
 
 @register("lem")
 @dataclasses.dataclass(frozen=True)
-class LEMCell(Cell):
+class LEMCell(TwoStateCell):
     weight_ih: Tensor  # (M, 4N, I): V1, V2, Vz, Vy
     weight_hh: Tensor  # (M, 3N, N): W1, W2, Wz (all act on y)
     weight_zy: Tensor  # (M, N, N): Wy (acts on the new z)
     bias: Tensor       # (M, 4N): b1, b2, bz, by
     dt: Tensor         # (M,)
-    state: str = "full"
-
-    def __post_init__(self):
-        if self.state not in ("full", "hidden"):
-            raise ValueError(f"state must be 'full' or 'hidden', got {self.state!r}")
 
     @property
     def hidden_size(self) -> int:
         return self.weight_zy.shape[-1]
-
-    @property
-    def input_size(self) -> int:
-        return self.weight_ih.shape[-1]
-
-    @property
-    def state_size(self) -> int:
-        return 2 * self.hidden_size
-
-    @property
-    def dim(self) -> int:
-        return self.state_size if self.state == "full" else self.hidden_size
-
-    def tangent_index(self):
-        return None if self.state == "full" else torch.arange(self.hidden_size)
 
     def _forward(self, s, x):
         n = self.hidden_size

@@ -37,10 +37,6 @@ class LipschitzCell(Cell):
     def hidden_size(self) -> int:
         return self.mat_a.shape[-1]
 
-    @property
-    def input_size(self) -> int:
-        return self.weight_ih.shape[-1]
-
     def _parts(self, s, x):
         t = torch.tanh(affine(s, self.mat_w) + affine(x, self.weight_ih, self.bias))
         return per_net(self.alpha, 3) * affine(s, self.mat_a), t

@@ -11,41 +11,21 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from aelle.cells.base import Cell, affine, rows
+from aelle.cells.base import TwoStateCell, affine, rows
 from aelle.cells.init import uniform
 from aelle.cells.registry import register
 
 
 @register("lstm")
 @dataclasses.dataclass(frozen=True)
-class LSTMCell(Cell):
+class LSTMCell(TwoStateCell):
     weight_ih: Tensor  # (M, 4N, I)
     weight_hh: Tensor  # (M, 4N, N)
     bias: Tensor       # (M, 4N): b_ih + b_hh
-    state: str = "full"
-
-    def __post_init__(self):
-        if self.state not in ("full", "hidden"):
-            raise ValueError(f"state must be 'full' or 'hidden', got {self.state!r}")
 
     @property
     def hidden_size(self) -> int:
         return self.weight_hh.shape[-1]
-
-    @property
-    def input_size(self) -> int:
-        return self.weight_ih.shape[-1]
-
-    @property
-    def state_size(self) -> int:
-        return 2 * self.hidden_size
-
-    @property
-    def dim(self) -> int:
-        return self.state_size if self.state == "full" else self.hidden_size
-
-    def tangent_index(self):
-        return None if self.state == "full" else torch.arange(self.hidden_size)
 
     def _gates(self, s, x):
         n = self.hidden_size

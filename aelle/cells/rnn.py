@@ -34,10 +34,6 @@ class RNNCell(Cell):
     def hidden_size(self) -> int:
         return self.weight_hh.shape[-1]
 
-    @property
-    def input_size(self) -> int:
-        return self.weight_ih.shape[-1]
-
     def _pre(self, s: Tensor, x: Tensor) -> Tensor:
         return affine(s, self.weight_hh) + affine(x, self.weight_ih, self.bias)
 
