@@ -14,10 +14,10 @@ import time
 import torch
 
 from aelle.cells import LayeredCell, get, names
+from aelle.cells.base import TwoStateCell
 from aelle.spectra import SpectrumDivergedError, lyapunov_spectrum
 
 LAYERED = ("rnn", "lstm", "gru")
-TWO_STATE = ("lstm", "cornn", "lem")
 
 
 def build_cell(arch: str, input_size: int, hidden: int, layers: int, p: float, state: str,
@@ -28,7 +28,7 @@ def build_cell(arch: str, input_size: int, hidden: int, layers: int, p: float, s
         raise ValueError(f"--layers > 1 is supported for {', '.join(LAYERED)}, not {arch}")
     g = torch.Generator().manual_seed(seed)
     kw = {}
-    if arch in TWO_STATE:
+    if issubclass(cls, TwoStateCell):
         kw["state"] = state
     if arch == "rnn":
         kw["nonlinearity"] = nonlinearity

@@ -1,10 +1,9 @@
 import torch
 
+from aelle.cells.base import TwoStateCell
 from aelle.cells.layered import LayeredCell
 from aelle.cells.registry import get, names
 
-STATE_CONVENTIONS = {"lstm": ("full", "hidden"), "cornn": ("full", "hidden"),
-                     "lem": ("full", "hidden")}
 LAYERED = ("rnn", "lstm", "gru")
 
 
@@ -25,7 +24,8 @@ def cases():
     for name in names():
         extra = [{}] if name != "rnn" else [{"nonlinearity": "tanh"}, {"nonlinearity": "relu"}]
         for kw in extra:
-            for state in STATE_CONVENTIONS.get(name, (None,)):
+            two_state = issubclass(get(name), TwoStateCell)
+            for state in ("full", "hidden") if two_state else (None,):
                 k = dict(kw, **({"state": state} if state else {}))
                 for layers in (1, 3) if name in LAYERED else (1,):
                     out.append((name, layers, k))
