@@ -80,7 +80,8 @@ def test_unknown_state_convention():
 def test_registry_names_every_architecture_and_refuses_unknown_ones():
     from aelle.cells import get, names
 
-    assert names() == ["asrnn", "cornn", "gru", "lem", "lipschitz", "lstm", "noisy", "rnn"]
+    assert names() == ["asrnn", "cornn", "force", "gru", "lem", "lipschitz", "lstm", "noisy",
+                       "rnn"]
     with pytest.raises(KeyError, match="unknown architecture 'transformer'"):
         get("transformer")
 
