@@ -1,5 +1,14 @@
-"""The task zoo (CharRNN, sequential MNIST over eight architectures, FORCE signal reconstruction).
+"""The task zoo: sequential MNIST over eight architectures, CharRNN, FORCE signal reconstruction.
 
-Built by the issue "task zoo"; its recurrent modules expose ``lyapunov_cell(state=...)`` so that
-``aelle.cell_for`` analyses them.
+    from tasks import get, run_trial
+    outcome = run_trial("smnist", {"arch": "gru", "p_gru": 0.5}, {"epochs": 3}, seed=0)
 """
+
+from tasks import charrnn, signal, smnist  # noqa: F401  (registers)
+from tasks.base import Settings, SpectrumProbe, Task, TrialRun
+from tasks.data import DataError
+from tasks.registry import get, names
+from tasks.training import EpochReport, TrialOutcome, run_trial
+
+__all__ = ["DataError", "EpochReport", "Settings", "SpectrumProbe", "Task", "TrialOutcome",
+           "TrialRun", "get", "names", "run_trial"]

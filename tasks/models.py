@@ -1,0 +1,138 @@
+"""Trainable recurrent layers whose step is an ``aelle`` cell's, so that the spectrum is computed
+for exactly the map that was trained.
+
+LSTM, GRU and RNN use torch's fused modules (``aelle.cell_for`` reads their weights); the other
+architectures train through their cell's own ``step``, with the cell's tensors as parameters.
+Every layer maps inputs (B, T, I) to the last output (B, N) and provides ``lyapunov_cell``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import Tensor, nn
+
+import aelle
+from aelle.cells import get
+from aelle.cells.base import Cell, TwoStateCell, scalar
+from aelle.cells.lipschitz import LipschitzCell, symmetric_skew
+
+TORCH_MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+def uniform_(module: nn.Module, p: float, generator: torch.Generator) -> nn.Module:
+    """Every parameter of ``module`` uniform on [-p, p] (the dissertation's initialisation),
+    drawn from ``generator`` so that a seed fixes the network on every device."""
+    with torch.no_grad():
+        for param in module.parameters():
+            draw = torch.rand(param.shape, generator=generator, dtype=param.dtype)
+            param.copy_((2 * draw - 1) * p)
+    return module
+
+
+class TorchRecurrent(nn.Module):
+    """torch's LSTM / GRU / tanh RNN, returning the last output."""
+
+    def __init__(self, arch: str, input_size: int, hidden_size: int):
+        super().__init__()
+        self.rnn = TORCH_MODULES[arch](input_size, hidden_size, batch_first=True)
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, T, I) -> (B, N)
+        out, _ = self.rnn(x)
+        return out[:, -1]
+
+    def lyapunov_cell(self, state: str = "full") -> Cell:
+        return aelle.cell_for(self.rnn, state)
+
+
+class CellRecurrent(nn.Module):
+    """An aelle cell as a trainable layer: its matrices and biases are parameters, its per-network
+    scalars (time steps, damping) fixed buffers. Weights keep the cell's leading M = 1."""
+
+    def __init__(self, template: Cell):
+        super().__init__()
+        self.template = template
+        self._fields = []
+        for name, t in template.tensors().items():
+            self._fields.append(name)
+            if t.ndim == 1:  # (M,) hyperparameter
+                self.register_buffer(name, t.clone())
+            else:
+                self.register_parameter(name, nn.Parameter(t.clone()))
+
+    def cell(self) -> Cell:
+        """The cell with this layer's current (differentiable) tensors."""
+        return dataclasses.replace(self.template, **{n: getattr(self, n) for n in self._fields})
+
+    def step(self, cell: Cell, s: Tensor, x: Tensor) -> Tensor:
+        return cell.step(s, x)
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, T, I) -> (B, N)
+        cell = self.cell()
+        s = torch.zeros(1, x.shape[0], cell.state_size, dtype=x.dtype, device=x.device)
+        for t in range(x.shape[1]):
+            s = self.step(cell, s, x[None, :, t])
+        return cell.output(s)[0]
+
+    def lyapunov_cell(self, state: str = "full") -> Cell:
+        cell = self.cell().map_tensors(lambda t: t.detach().clone())
+        return dataclasses.replace(cell, state=state) if isinstance(cell, TwoStateCell) else cell
+
+
+class LipschitzRecurrent(CellRecurrent):
+    """Lipschitz RNN trained through its raw matrices M_A, M_W: A and W keep the
+    (1 - beta)(M + M^T) + beta (M - M^T) - gamma I form throughout training."""
+
+    def __init__(self, input_size: int, hidden_size: int, cls=LipschitzCell,
+                 dt=0.03, alpha=1.0, beta=0.75, gamma_a=0.001, gamma_w=0.001):
+        n = hidden_size
+        template = cls(torch.zeros(1, n, input_size), torch.zeros(1, n, n), torch.zeros(1, n, n),
+                       torch.zeros(1, n), scalar(dt), scalar(alpha))
+        super().__init__(template)
+        del self.mat_a, self.mat_w
+        self._fields = [f for f in self._fields if f not in ("mat_a", "mat_w")]
+        self.raw_a = nn.Parameter(torch.zeros(1, n, n))
+        self.raw_w = nn.Parameter(torch.zeros(1, n, n))
+        for name, value in (("beta", beta), ("gamma_a", gamma_a), ("gamma_w", gamma_w)):
+            self.register_buffer(name, scalar(value))
+
+    def cell(self) -> Cell:
+        fields = {n: getattr(self, n) for n in self._fields}
+        return dataclasses.replace(
+            self.template, **fields,
+            mat_a=symmetric_skew(self.raw_a, self.beta, self.gamma_a),
+            mat_w=symmetric_skew(self.raw_w, self.beta, self.gamma_w))
+
+
+class NoisyRecurrent(LipschitzRecurrent):
+    """Noisy RNN (Lim et al. 2021): the Lipschitz-form update with additive and multiplicative
+    Gaussian noise while training (Euler-Maruyama, sqrt(dt) scaling); deterministic in eval mode
+    and in its spectrum."""
+
+    def __init__(self, input_size: int, hidden_size: int, sigma_add: float = 0.02,
+                 sigma_mult: float = 0.02, dt: float = 0.03, **kw):
+        super().__init__(input_size, hidden_size, cls=get("noisy"), dt=dt, **kw)
+        self.sigma_add, self.sigma_mult = sigma_add, sigma_mult
+
+    def step(self, cell, s, x):
+        s_next = cell.step(s, x)
+        if not self.training:
+            return s_next
+        scale = float(self.dt[0]) ** 0.5
+        return s_next + scale * (self.sigma_add * torch.randn_like(s)
+                                 + self.sigma_mult * s * torch.randn_like(s))
+
+
+def recurrent(arch: str, input_size: int, hidden_size: int, p: float,
+              generator: torch.Generator) -> nn.Module:
+    """A recurrent layer of ``arch`` with every recurrent parameter uniform on [-p, p]."""
+    if arch in TORCH_MODULES:
+        return uniform_(TorchRecurrent(arch, input_size, hidden_size), p, generator)
+    if arch == "lipschitz":
+        return uniform_(LipschitzRecurrent(input_size, hidden_size), p, generator)
+    if arch == "noisy":
+        return uniform_(NoisyRecurrent(input_size, hidden_size), p, generator)
+    # The cell's own ``random`` draws uniform [-p, p] weights and sets its fixed scalars.
+    return CellRecurrent(get(arch).random(input_size, hidden_size, p=p, generator=generator,
+                                          dtype=torch.float32))

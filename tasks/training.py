@@ -1,0 +1,132 @@
+"""The training loop: task-agnostic, one callback after every epoch.
+
+``run_trial`` trains one network of a task, takes its validation loss and Lyapunov spectrum after
+each epoch (and, by default, once before training: epoch 0) and hands an :class:`EpochReport` to
+the callback; a callback that returns False stops the trial (pruned). A network whose loss, state
+or spectrum turns non-finite ends with the outcome "diverged", carrying the epoch and the reason;
+it never raises. Bad parameters or settings raise ValueError before any training.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+import aelle
+from aelle.spectra import SpectrumDivergedError
+from tasks.base import Settings, Task, resolve_device
+from tasks.registry import get
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    epoch: int                     # 0: before training
+    value: float                   # validation loss
+    train_loss: float | None       # mean training loss of the epoch (None at epoch 0)
+    spectrum: np.ndarray | None    # (k,) float64 exponents, descending; None if not taken
+    train_seconds: float
+    spectrum_seconds: float
+    elapsed: float                 # seconds since the trial started
+
+    @property
+    def max_le(self) -> float | None:
+        return None if self.spectrum is None else float(self.spectrum.max())
+
+    @property
+    def mean_le(self) -> float | None:
+        return None if self.spectrum is None else float(self.spectrum.mean())
+
+
+@dataclass
+class TrialOutcome:
+    state: str                      # "complete", "pruned" or "diverged"
+    value: float | None             # the last finite validation loss
+    epochs: int                     # epochs trained
+    reason: str | None = None       # why it was pruned or diverged
+    reports: list[EpochReport] = field(default_factory=list)
+
+
+class Diverged(Exception):
+    def __init__(self, epoch: int, reason: str):
+        super().__init__(f"diverged at epoch {epoch}: {reason}")
+        self.epoch, self.reason = epoch, reason
+
+
+Callback = Callable[[EpochReport], bool | None]
+
+
+def run_trial(task: Task | str, params: dict[str, Any], settings: Settings | dict | None = None,
+              *, seed: int = 0, callback: Callback | None = None) -> TrialOutcome:
+    """Train ``params`` on ``task``; deterministic on the CPU for a given seed."""
+    task = get(task) if isinstance(task, str) else task
+    params, settings = task.resolve(params, settings)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    device = resolve_device(settings.device)
+    cuda = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        run = task.build(params, settings, seed, device)
+        return _loop(run, settings, callback)
+
+
+def _loop(run, settings: Settings, callback: Callback | None) -> TrialOutcome:
+    start = time.perf_counter()
+    outcome = TrialOutcome("complete", None, 0)
+    first = 0 if settings.report_initial else 1
+    for epoch in range(first, settings.epochs + 1):
+        try:
+            report = _epoch(run, settings, epoch, start)
+        except Diverged as d:
+            outcome.state, outcome.reason = "diverged", f"epoch {d.epoch}: {d.reason}"
+            return outcome
+        outcome.epochs, outcome.value = epoch, report.value
+        outcome.reports.append(report)
+        if callback is not None and callback(report) is False:
+            outcome.state, outcome.reason = "pruned", f"stopped by the callback after epoch {epoch}"
+            return outcome
+    return outcome
+
+
+def _epoch(run, settings: Settings, epoch: int, start: float) -> EpochReport:
+    t0 = time.perf_counter()
+    train_loss = None
+    if epoch > 0:
+        train_loss = run.train_epoch()
+        _finite(train_loss, epoch, "training loss")
+    value = run.validate()
+    _finite(value, epoch, "validation loss")
+    train_seconds = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    spectrum = None
+    if epoch % settings.spectrum_every == 0 or epoch == settings.epochs:
+        spectrum = spectrum_of(run, settings, epoch)
+    return EpochReport(epoch, value, train_loss, spectrum, train_seconds,
+                       time.perf_counter() - t0, time.perf_counter() - start)
+
+
+def spectrum_of(run, settings: Settings, epoch: int = 0) -> np.ndarray:
+    """The run's Lyapunov spectrum now, as settings say; Diverged if it is not finite."""
+    probe = run.spectrum_probe()
+    cell = run.lyapunov_cell(settings.spectrum_state)
+    k = settings.spectrum_k if settings.spectrum_k is None else min(settings.spectrum_k, cell.dim)
+    try:
+        res = aelle.lyapunov_spectrum(cell, probe.inputs, warmup=probe.warmup, k=k, h0=probe.h0)
+    except SpectrumDivergedError as e:
+        raise Diverged(epoch, f"spectrum: {e}") from None
+    spectrum = res.exponents.cpu().numpy()
+    if not np.isfinite(spectrum).all():
+        raise Diverged(epoch, "spectrum has non-finite exponents")
+    return spectrum
+
+
+def _finite(value: float, epoch: int, what: str) -> None:
+    if not math.isfinite(value):
+        raise Diverged(epoch, f"{what} is {value}")

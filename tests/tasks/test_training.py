@@ -1,0 +1,116 @@
+"""Every task x architecture trains, reports finite losses and spectra; determinism; divergence."""
+
+import numpy as np
+import pytest
+
+from tasks import get, names, run_trial
+from tasks.smnist import ARCHS
+from tests.tasks.conftest import PARAMS, TINY, smnist_params
+
+COMBOS = [("smnist", smnist_params(a)) for a in ARCHS] + [
+    ("charrnn", PARAMS["charrnn"]), ("signal", PARAMS["signal"])]
+
+
+def test_registry_holds_the_three_tasks():
+    assert names() == ["charrnn", "signal", "smnist"]
+    with pytest.raises(KeyError, match="unknown task 'mocap'"):
+        get("mocap")
+
+
+@pytest.mark.parametrize(("task", "params"), COMBOS,
+                         ids=[f"{t}-{p.get('arch', '')}" for t, p in COMBOS])
+def test_one_tiny_epoch_gives_finite_loss_and_spectrum(task, params):
+    reports = []
+    out = run_trial(task, params, TINY[task], seed=0, callback=reports.append)
+    assert out.state == "complete", out.reason
+    assert [r.epoch for r in reports] == [0, 1]
+    for r in reports:
+        assert np.isfinite(r.value)
+        expected = params.get("hidden", TINY[task].get("hidden"))
+        assert r.spectrum.shape == (expected,)
+        assert np.isfinite(r.spectrum).all()
+    assert np.isfinite(reports[1].train_loss)
+    assert out.value == reports[-1].value and out.epochs == 1
+
+
+def test_full_state_convention_doubles_the_lstm_spectrum():
+    out = run_trial("smnist", smnist_params("lstm"), {**TINY["smnist"], "spectrum_state": "full",
+                                                       "report_initial": False}, seed=0)
+    assert out.reports[0].spectrum.shape == (32,)
+
+
+def test_same_seed_same_losses_and_spectra_other_seed_differs():
+    def run(seed):
+        return run_trial("smnist", smnist_params("noisy", 2.0), TINY["smnist"], seed=seed)
+
+    a, b, c = run(3), run(3), run(4)
+    for ra, rb in zip(a.reports, b.reports, strict=True):
+        assert ra.value == rb.value and ra.train_loss == rb.train_loss
+        np.testing.assert_array_equal(ra.spectrum, rb.spectrum)
+    assert a.value != c.value
+
+
+def test_signal_and_charrnn_are_deterministic():
+    for task in ("signal", "charrnn"):
+        a = run_trial(task, PARAMS[task], TINY[task], seed=1)
+        b = run_trial(task, PARAMS[task], TINY[task], seed=1)
+        assert a.value == b.value
+        np.testing.assert_array_equal(a.reports[-1].spectrum, b.reports[-1].spectrum)
+
+
+def test_gru_learns_the_digits():
+    settings = {**TINY["smnist"], "epochs": 4, "train_size": 600, "val_size": 300, "lr": 1e-2,
+                "hidden": 32}
+    out = run_trial("smnist", smnist_params("gru", 0.3), settings, seed=0)
+    first, last = out.reports[0].value, out.reports[-1].value
+    assert last < 0.8 * first, (first, last)
+
+
+def test_force_tracks_the_target_within_one_epoch():
+    from tasks.signal import four_sine
+
+    settings = {**TINY["signal"], "hidden": 256, "steps": 1200}
+    out = run_trial("signal", {"g": 1.4, "connectivity": 0}, settings, seed=0)
+    scale = float(four_sine(get("signal").settings(settings)).abs().mean())
+    # epoch 0: no readout yet, the output is 0 and its MAE is the target's mean magnitude
+    assert out.reports[0].value == pytest.approx(scale)
+    assert out.reports[1].train_loss < 0.1 * scale
+
+
+def test_larger_init_gives_larger_max_exponent_at_initialisation():
+    maxima = []
+    for p in (0.2, 0.6, 1.5):
+        settings = {**TINY["smnist"], "hidden": 32, "spectrum_steps": 64, "epochs": 1}
+        reports = []
+        run_trial("smnist", smnist_params("rnn", p), settings, seed=0,
+                  callback=lambda r, out=reports: out.append(r) or False)
+        maxima.append(reports[0].max_le)
+    assert maxima[0] < maxima[1] < maxima[2], maxima
+    assert maxima[0] < 0
+
+
+def test_exploding_network_ends_diverged_with_epoch_and_reason():
+    # Lipschitz RNN at the top of the dissertation's init range: A's eigenvalues make the
+    # forward-Euler map expand ~4x per step, so the spectrum's longer probe overflows.
+    settings = {**TINY["smnist"], "hidden": 64, "spectrum_steps": 100}
+    out = run_trial("smnist", smnist_params("lipschitz", 20.0), settings, seed=0)
+    assert out.state == "diverged"
+    assert out.reason.startswith("epoch 0: spectrum: non-finite state at step")
+    assert out.value is None and out.reports == []
+
+
+def test_callback_returning_false_prunes():
+    out = run_trial("smnist", smnist_params("gru"), {**TINY["smnist"], "epochs": 3}, seed=0,
+                    callback=lambda r: r.epoch < 1)
+    assert out.state == "pruned" and out.epochs == 1 and "after epoch 1" in out.reason
+
+
+def test_spectrum_every_skips_epochs_but_not_the_last():
+    settings = {**TINY["smnist"], "epochs": 3, "spectrum_every": 2}
+    out = run_trial("smnist", smnist_params("rnn"), settings, seed=0)
+    assert [r.spectrum is not None for r in out.reports] == [True, False, True, True]
+
+
+def test_stopped_after_epoch_0_keeps_initial_value():
+    out = run_trial("signal", PARAMS["signal"], TINY["signal"], seed=0, callback=lambda r: False)
+    assert out.state == "pruned" and out.epochs == 0 and out.value is not None
