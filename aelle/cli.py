@@ -116,6 +116,10 @@ def main(argv=None) -> int:
                                      "recurrent networks for hyperparameter search")
     sub = parser.add_subparsers(dest="command", required=True)
     add_spectrum_parser(sub)
+    # Imported here: the science package stays importable without the task code.
+    from tasks.cli import add_train_parser
+
+    add_train_parser(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

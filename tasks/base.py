@@ -156,11 +156,14 @@ class Task(ABC):
     def search_space(self) -> dict[str, BaseDistribution]:
         """The dissertation's ranges, as Optuna distributions."""
 
-    def suggest(self, trial: optuna.Trial, space: dict[str, BaseDistribution] | None = None
-                ) -> dict[str, Any]:
-        """Sample one trial's parameters from ``space`` (default: the task's)."""
+    def suggest(self, trial: optuna.Trial, space: dict[str, BaseDistribution] | None = None,
+                fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Sample one trial's parameters from ``space`` (default: the task's); parameters in
+        ``fixed`` are taken as given, not sampled."""
         space = self.search_space() if space is None else space
-        return {name: suggest(trial, name, dist) for name, dist in space.items()}
+        fixed = dict(fixed or {})
+        return {**{name: suggest(trial, name, dist) for name, dist in space.items()
+                   if name not in fixed}, **fixed}
 
     def check_params(self, params: dict[str, Any], settings: Settings) -> None:
         """Raise ValueError naming a missing or unknown parameter (overrides of settings by

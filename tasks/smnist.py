@@ -118,16 +118,17 @@ class SMNISTRun(SupervisedRun):
 
 
 def _image_stream(images: Tensor, settings: SMNISTSettings) -> SpectrumProbe:
-    """B streams of consecutive validation images, rows as steps: (B, W + T, cols)."""
-    rows, cols = images.shape[1:]
+    """B streams of consecutive validation images, rows as steps: (B, W + T, cols).
+
+    Streams start at evenly spaced images and wrap around the validation set when it is too
+    small to give every stream its own images (the 359 validation digits, for instance)."""
+    n, rows, cols = images.shape
     length = settings.spectrum_warmup + settings.spectrum_steps
     per_seq = -(-length // rows)
     b = settings.spectrum_sequences
-    if b * per_seq > len(images):
-        raise ValueError(f"the spectrum needs {b} x {per_seq} validation images "
-                         f"({b} sequences of {length} rows), the validation set has "
-                         f"{len(images)}: lower spectrum_sequences or spectrum_steps")
-    stream = images[: b * per_seq].reshape(b, per_seq * rows, cols)[:, :length]
+    starts = torch.arange(b, device=images.device) * max(n // b, 1)
+    index = (starts[:, None] + torch.arange(per_seq, device=images.device)) % n
+    stream = images[index].reshape(b, per_seq * rows, cols)[:, :length]
     return SpectrumProbe(stream.contiguous(), settings.spectrum_warmup)
 
 
@@ -142,14 +143,14 @@ class SMNIST(Task):
         space.update({f"p_{a}": FloatDistribution(lo, hi) for a, (lo, hi) in P_RANGES.items()})
         return space
 
-    def suggest(self, trial: optuna.Trial, space=None) -> dict:
+    def suggest(self, trial: optuna.Trial, space=None, fixed=None) -> dict:
         """The architecture first, then only that architecture's init range."""
         space = self.search_space() if space is None else space
-        params = {"arch": suggest(trial, "arch", space["arch"])}
-        for name, dist in space.items():
-            if name != "arch" and (not name.startswith("p_") or name == f"p_{params['arch']}"):
-                params[name] = suggest(trial, name, dist)
-        return params
+        fixed = dict(fixed or {})
+        arch = fixed["arch"] if "arch" in fixed else suggest(trial, "arch", space["arch"])
+        rest = {name: dist for name, dist in space.items()
+                if name != "arch" and (not name.startswith("p_") or name == f"p_{arch}")}
+        return {"arch": arch, **super().suggest(trial, rest, fixed)}
 
     def check_params(self, params, settings) -> None:
         super().check_params(params, settings)

@@ -62,7 +62,6 @@ def test_bad_smnist_params_are_named(params, message):
     ({"batch": 3}, "unknown setting"),
     ({"spectrum_state": "both"}, "spectrum_state must be"),
     ({"device": "tpu"}, "device must be"),
-    ({"spectrum_sequences": 10_000}, "lower spectrum_sequences"),
 ])
 def test_bad_settings_are_named(settings, message):
     with pytest.raises(ValueError, match=message):
