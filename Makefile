@@ -12,7 +12,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/aelle spectrum
+	$(BIN)/aelle train
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -22,6 +22,7 @@ test: lint
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/spectrum_speed.py
+	$(BIN)/python bench/tasks_speed.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

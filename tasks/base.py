@@ -35,7 +35,8 @@ class Settings:
     spectrum_*: how the spectrum after each epoch is taken: ``spectrum_sequences`` input
     sequences of ``spectrum_warmup`` + ``spectrum_steps`` steps from the validation data,
     ``spectrum_k`` leading exponents (None: all), ``spectrum_state`` the state convention of
-    ``aelle.cell_for``, every ``spectrum_every`` epochs (the last epoch always has one).
+    ``aelle.cell_for``, QR every ``spectrum_t_on`` steps, every ``spectrum_every`` epochs (the
+    last epoch always has one).
     ``report_initial``: also report epoch 0, the untrained network.
     """
 
@@ -46,11 +47,13 @@ class Settings:
     spectrum_warmup: int = 20
     spectrum_k: int | None = None
     spectrum_state: str = "hidden"
+    spectrum_t_on: int = 1
     spectrum_every: int = 1
     report_initial: bool = True
 
     def __post_init__(self):
-        positive(self, "epochs", "spectrum_sequences", "spectrum_steps", "spectrum_every")
+        positive(self, "epochs", "spectrum_sequences", "spectrum_steps", "spectrum_every",
+                 "spectrum_t_on")
         if self.spectrum_warmup < 0:
             raise ValueError(f"spectrum_warmup must be >= 0, got {self.spectrum_warmup}")
         if self.spectrum_k is not None and self.spectrum_k < 1:

@@ -13,7 +13,8 @@ network can produce. An epoch is 1,200 steps of dt = 0.1 s (one period of the ta
 validation loss is the MAE of the network running freely (no learning) for one more epoch.
 
 The spectrum is that of the autonomous trained network, from ``spectrum_sequences`` points of
-its free-running validation trajectory (random times), ``spectrum_steps`` steps each.
+its free-running validation trajectory (random times), ``spectrum_steps`` steps each, with a QR
+every ``spectrum_t_on`` = 10 steps (see SignalSettings).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class SignalSettings(Settings):
     spectrum_sequences: int = 10
     spectrum_steps: int = 200
     spectrum_warmup: int = 0
+    # The map is (1 - dt) I plus a small term: ten steps stay well conditioned, and QR every
+    # 10 steps matched every step to 4e-8 on all 512 exponents at g = 1.4, 2.8x faster.
+    spectrum_t_on: int = 10
 
     def __post_init__(self):
         super().__post_init__()

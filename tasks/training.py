@@ -118,7 +118,8 @@ def spectrum_of(run, settings: Settings, epoch: int = 0) -> np.ndarray:
     cell = run.lyapunov_cell(settings.spectrum_state)
     k = settings.spectrum_k if settings.spectrum_k is None else min(settings.spectrum_k, cell.dim)
     try:
-        res = aelle.lyapunov_spectrum(cell, probe.inputs, warmup=probe.warmup, k=k, h0=probe.h0)
+        res = aelle.lyapunov_spectrum(cell, probe.inputs, warmup=probe.warmup, k=k,
+                                      t_on=settings.spectrum_t_on, h0=probe.h0)
     except SpectrumDivergedError as e:
         raise Diverged(epoch, f"spectrum: {e}") from None
     spectrum = res.exponents.cpu().numpy()
