@@ -2,30 +2,53 @@
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from aelle.cells.base import Cell
 
-_REGISTRY: dict[str, type[Cell]] = {}
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Named things of one kind; an unknown name is a KeyError that lists the known ones."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def add(self, name: str, item: T) -> None:
+        if name in self._items:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._items[name] = item
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise KeyError(f"unknown {self.kind} {name!r}; known: "
+                           f"{', '.join(self.names())}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+
+_CELLS: Registry[type[Cell]] = Registry("architecture")
 
 
 def register(name: str):
     """Class decorator: make a cell class available as ``get(name)``."""
 
     def deco(cls: type[Cell]) -> type[Cell]:
-        if name in _REGISTRY:
-            raise ValueError(f"architecture {name!r} is already registered")
+        _CELLS.add(name, cls)
         cls.name = name
-        _REGISTRY[name] = cls
         return cls
 
     return deco
 
 
 def get(name: str) -> type[Cell]:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown architecture {name!r}; known: {', '.join(names())}") from None
+    return _CELLS.get(name)
 
 
 def names() -> list[str]:
-    return sorted(_REGISTRY)
+    return _CELLS.names()
