@@ -13,7 +13,6 @@ Default text: the reference manual that ships with CPython; ``text_path`` takes 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,33 +113,25 @@ class CharLSTM(nn.Module):
 
 
 class CharRNNRun(SupervisedRun):
+    """Examples are sequences of seq_len + 1 characters: inputs all but the last, targets all
+    but the first."""
+
+    val_batch_size = 256
+
     def __init__(self, model: CharLSTM, corpus: Corpus, settings: CharRNNSettings, lr: float,
                  generator, device):
-        super().__init__(model, lr, settings.grad_clip, generator, device)
-        self.settings = settings
         rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))
         train = _sample(corpus.train, settings.subset, rng)
         val = _sample(corpus.val, settings.subset, rng) if settings.subset_validation \
             else corpus.val
-        self.train_ids = torch.as_tensor(train, device=device)
-        self.val_ids = torch.as_tensor(val, device=device)
-        self.probe = _text_probe(corpus, settings, device)
+        super().__init__(model, (torch.as_tensor(train, device=device),),
+                         (torch.as_tensor(val, device=device),),
+                         _text_probe(corpus, settings, device), lr=lr,
+                         batch_size=settings.batch_size, grad_clip=settings.grad_clip,
+                         generator=generator, device=device)
 
-    def batches(self, train: bool) -> Iterator[tuple[Tensor, Tensor]]:
-        if train:
-            for idx in self.shuffled(len(self.train_ids), self.settings.batch_size):
-                seq = self.train_ids[idx.to(self.device)]
-                yield seq[:, :-1], seq[:, 1:]
-        else:
-            for i in range(0, len(self.val_ids), 256):
-                seq = self.val_ids[i:i + 256]
-                yield seq[:, :-1], seq[:, 1:]
-
-    def lyapunov_cell(self, state: str) -> Cell:
-        return self.model.lyapunov_cell(state)
-
-    def spectrum_probe(self) -> SpectrumProbe:
-        return self.probe
+    def example(self, seq: Tensor) -> tuple[Tensor, Tensor]:
+        return seq[:, :-1], seq[:, 1:]
 
 
 def _sample(seqs: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:

@@ -12,7 +12,6 @@ network never reset), so that T can exceed one image: the digits are only 8 rows
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +67,9 @@ class SequenceClassifier(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # (B, T, I) -> (B, classes)
         return self.readout(self.core(x))
 
+    def lyapunov_cell(self, state: str = "full") -> Cell:
+        return self.core.lyapunov_cell(state=state)
+
 
 def load(settings: SMNISTSettings) -> tuple[data.Images, data.Images]:
     """(train, validation) images."""
@@ -94,27 +96,12 @@ def _head(images: data.Images, n: int | None) -> data.Images:
 
 class SMNISTRun(SupervisedRun):
     def __init__(self, model, train, val, settings: SMNISTSettings, generator, device):
-        super().__init__(model, settings.lr, settings.grad_clip, generator, device)
-        self.settings = settings
         to = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
-        self.train_x, self.train_y = to(train.images), to(train.labels)
-        self.val_x, self.val_y = to(val.images), to(val.labels)
-        self.probe = _image_stream(self.val_x, settings)
-
-    def batches(self, train: bool) -> Iterator[tuple[Tensor, Tensor]]:
-        if train:
-            for idx in self.shuffled(len(self.train_y), self.settings.batch_size):
-                idx = idx.to(self.device)
-                yield self.train_x[idx], self.train_y[idx]
-        else:
-            for i in range(0, len(self.val_y), 1024):
-                yield self.val_x[i:i + 1024], self.val_y[i:i + 1024]
-
-    def lyapunov_cell(self, state: str) -> Cell:
-        return self.model.core.lyapunov_cell(state=state)
-
-    def spectrum_probe(self) -> SpectrumProbe:
-        return self.probe
+        val_x = to(val.images)
+        super().__init__(model, (to(train.images), to(train.labels)), (val_x, to(val.labels)),
+                         _image_stream(val_x, settings), lr=settings.lr,
+                         batch_size=settings.batch_size, grad_clip=settings.grad_clip,
+                         generator=generator, device=device)
 
 
 def _image_stream(images: Tensor, settings: SMNISTSettings) -> SpectrumProbe:

@@ -2,29 +2,48 @@
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
 
-from tasks.base import TrialRun
+import aelle
+from aelle.cells.base import Cell
+from tasks.base import SpectrumProbe, TrialRun
 
 
 class SupervisedRun(TrialRun):
-    """Adam on cross-entropy, gradient norm clipped; subclasses say how to batch their data."""
+    """Adam on cross-entropy, gradient norm clipped, over a training and a validation set of
+    examples on the device; a subclass says how a batch of examples becomes (inputs, targets)."""
 
-    def __init__(self, model: nn.Module, lr: float, grad_clip: float | None,
+    val_batch_size = 1024
+
+    def __init__(self, model: nn.Module, train: tuple[Tensor, ...], val: tuple[Tensor, ...],
+                 probe: SpectrumProbe, *, lr: float, batch_size: int, grad_clip: float | None,
                  generator: torch.Generator, device: torch.device):
         self.model = model.to(device)
+        self.train_set, self.val_set, self.probe = train, val, probe
         self.device = device
         self.generator = generator
+        self.batch_size = batch_size
         self.grad_clip = grad_clip
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
 
-    @abstractmethod
+    def example(self, *batch: Tensor) -> tuple[Tensor, Tensor]:
+        """(inputs, targets) from a batch of examples; default: they are stored as such."""
+        return batch
+
     def batches(self, train: bool) -> Iterator[tuple[Tensor, Tensor]]:
-        """(inputs, targets) on the device: the training set shuffled, or the validation set."""
+        """The training set in a seeded shuffled order, or the validation set in order."""
+        data = self.train_set if train else self.val_set
+        n = len(data[0])
+        if train:
+            for idx in torch.randperm(n, generator=self.generator).split(self.batch_size):
+                idx = idx.to(self.device)
+                yield self.example(*(t[idx] for t in data))
+        else:
+            for i in range(0, n, self.val_batch_size):
+                yield self.example(*(t[i:i + self.val_batch_size] for t in data))
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         return nn.functional.cross_entropy(output.flatten(0, -2), target.flatten())
@@ -52,7 +71,8 @@ class SupervisedRun(TrialRun):
             count += len(y)
         return float(total) / count
 
-    def shuffled(self, n: int, batch_size: int) -> Iterator[Tensor]:
-        """Index batches of a seeded permutation of range(n)."""
-        order = torch.randperm(n, generator=self.generator)
-        yield from order.split(batch_size)
+    def lyapunov_cell(self, state: str) -> Cell:
+        return aelle.cell_for(self.model, state)
+
+    def spectrum_probe(self) -> SpectrumProbe:
+        return self.probe
