@@ -48,22 +48,29 @@ class TorchRecurrent(nn.Module):
 
 class CellRecurrent(nn.Module):
     """An aelle cell as a trainable layer: its matrices and biases are parameters, its per-network
-    scalars (time steps, damping) fixed buffers. Weights keep the cell's leading M = 1."""
+    scalars (time steps, damping) fixed buffers. Weights keep the cell's leading M = 1.
 
-    def __init__(self, template: Cell):
+    ``derived`` names cell tensors that a subclass computes from its own parameters
+    (:meth:`derived_tensors`) instead of training them directly."""
+
+    def __init__(self, template: Cell, derived: tuple[str, ...] = ()):
         super().__init__()
         self.template = template
-        self._fields = []
-        for name, t in template.tensors().items():
-            self._fields.append(name)
+        self._fields = [n for n in template.tensors() if n not in derived]
+        for name in self._fields:
+            t = getattr(template, name)
             if t.ndim == 1:  # (M,) hyperparameter
                 self.register_buffer(name, t.clone())
             else:
                 self.register_parameter(name, nn.Parameter(t.clone()))
 
+    def derived_tensors(self) -> dict[str, Tensor]:
+        return {}
+
     def cell(self) -> Cell:
         """The cell with this layer's current (differentiable) tensors."""
-        return dataclasses.replace(self.template, **{n: getattr(self, n) for n in self._fields})
+        return dataclasses.replace(self.template, **{n: getattr(self, n) for n in self._fields},
+                                   **self.derived_tensors())
 
     def step(self, cell: Cell, s: Tensor, x: Tensor) -> Tensor:
         return cell.step(s, x)
@@ -89,20 +96,15 @@ class LipschitzRecurrent(CellRecurrent):
         n = hidden_size
         template = cls(torch.zeros(1, n, input_size), torch.zeros(1, n, n), torch.zeros(1, n, n),
                        torch.zeros(1, n), scalar(dt), scalar(alpha))
-        super().__init__(template)
-        del self.mat_a, self.mat_w
-        self._fields = [f for f in self._fields if f not in ("mat_a", "mat_w")]
+        super().__init__(template, derived=("mat_a", "mat_w"))
         self.raw_a = nn.Parameter(torch.zeros(1, n, n))
         self.raw_w = nn.Parameter(torch.zeros(1, n, n))
         for name, value in (("beta", beta), ("gamma_a", gamma_a), ("gamma_w", gamma_w)):
             self.register_buffer(name, scalar(value))
 
-    def cell(self) -> Cell:
-        fields = {n: getattr(self, n) for n in self._fields}
-        return dataclasses.replace(
-            self.template, **fields,
-            mat_a=symmetric_skew(self.raw_a, self.beta, self.gamma_a),
-            mat_w=symmetric_skew(self.raw_w, self.beta, self.gamma_w))
+    def derived_tensors(self) -> dict[str, Tensor]:
+        return {"mat_a": symmetric_skew(self.raw_a, self.beta, self.gamma_a),
+                "mat_w": symmetric_skew(self.raw_w, self.beta, self.gamma_w)}
 
 
 class NoisyRecurrent(LipschitzRecurrent):
@@ -114,14 +116,14 @@ class NoisyRecurrent(LipschitzRecurrent):
                  sigma_mult: float = 0.02, dt: float = 0.03, **kw):
         super().__init__(input_size, hidden_size, cls=get("noisy"), dt=dt, **kw)
         self.sigma_add, self.sigma_mult = sigma_add, sigma_mult
+        self.noise_scale = dt ** 0.5
 
     def step(self, cell, s, x):
         s_next = cell.step(s, x)
         if not self.training:
             return s_next
-        scale = float(self.dt[0]) ** 0.5
-        return s_next + scale * (self.sigma_add * torch.randn_like(s)
-                                 + self.sigma_mult * s * torch.randn_like(s))
+        return s_next + self.noise_scale * (self.sigma_add * torch.randn_like(s)
+                                            + self.sigma_mult * s * torch.randn_like(s))
 
 
 def recurrent(arch: str, input_size: int, hidden_size: int, p: float,
