@@ -178,16 +178,13 @@ class Task(ABC):
             raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for task {self.name}; "
                              f"known: {', '.join(sorted(space))} and the settings")
 
-    def resolve(self, params: dict[str, Any], settings: Settings | dict | None
-                ) -> tuple[dict[str, Any], Settings]:
-        """Validate ``params``; parameters named like a setting override it."""
+    def resolve(self, params: dict[str, Any], settings: Settings | dict | None) -> Settings:
+        """Validate ``params``; return the settings, with parameters named like a setting
+        overriding it."""
         settings = self.settings(settings)
         self.check_params(params, settings)
-        overrides = {k: v for k, v in params.items()
-                     if k in {f.name for f in dataclasses.fields(settings)}}
-        if overrides:
-            settings = self.settings({**settings.to_dict(), **overrides})
-        return params, settings
+        overrides = {k: v for k, v in params.items() if k in settings.to_dict()}
+        return self.settings({**settings.to_dict(), **overrides}) if overrides else settings
 
     @abstractmethod
     def build(self, params: dict[str, Any], settings: Settings, seed: int,

@@ -60,13 +60,12 @@ class SignalSettings(Settings):
             raise ValueError(f"target_seed must be >= 0, got {self.target_seed}")
 
 
-def four_sine(settings: SignalSettings, steps: int | None = None) -> Tensor:
+def four_sine(settings: SignalSettings) -> Tensor:
     """The target of one epoch, float64 (steps,)."""
     rng = np.random.default_rng(settings.target_seed)
     freqs = rng.integers(1, 7, size=4)
     amps = rng.integers(1, 12, size=4)
-    steps = settings.steps if steps is None else steps
-    t = np.arange(steps) * settings.dt
+    t = np.arange(settings.steps) * settings.dt
     period = settings.steps * settings.dt
     f = (amps[:, None] * np.sin(2 * np.pi * freqs[:, None] * t / period)).sum(0)
     return torch.as_tensor(f * settings.target_scale / amps.sum())
@@ -97,7 +96,7 @@ class SignalRun(TrialRun):
     def train_epoch(self) -> float:
         """One period of the target with FORCE (RLS on w_out) running; the MAE while learning."""
         cell, p = self.cell, self.p
-        w = cell.w_out[0].clone()
+        w = cell.w_out[0]  # a view: updated in place, the cell's feedback follows
         errors = torch.empty(self.settings.steps, dtype=torch.float64, device=self.device)
         x = self.x
         for t in range(self.settings.steps):
@@ -109,8 +108,7 @@ class SignalRun(TrialRun):
                 pr = p @ r
                 c = 1.0 / (1.0 + torch.dot(r, pr))
                 p.sub_(c * torch.outer(pr, pr))
-                w = w - (c * e) * pr
-                cell.w_out[0] = w
+                w.sub_((c * e) * pr)
         self.x = x
         return float(errors.abs().mean())
 

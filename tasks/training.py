@@ -29,7 +29,7 @@ class EpochReport:
     epoch: int                     # 0: before training
     value: float                   # validation loss
     train_loss: float | None       # mean training loss of the epoch (None at epoch 0)
-    spectrum: np.ndarray | None    # (k,) float64 exponents, descending; None if not taken
+    spectrum: np.ndarray | None    # (k,) float64 exponents in QR column order; None if not taken
     train_seconds: float
     spectrum_seconds: float
     elapsed: float                 # seconds since the trial started
@@ -65,7 +65,7 @@ def run_trial(task: Task | str, params: dict[str, Any], settings: Settings | dic
               *, seed: int = 0, callback: Callback | None = None) -> TrialOutcome:
     """Train ``params`` on ``task``; deterministic on the CPU for a given seed."""
     task = get(task) if isinstance(task, str) else task
-    params, settings = task.resolve(params, settings)
+    settings = task.resolve(params, settings)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     device = resolve_device(settings.device)

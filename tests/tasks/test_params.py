@@ -70,7 +70,7 @@ def test_bad_settings_are_named(settings, message):
 
 def test_a_parameter_may_override_a_setting():
     params = {"arch": "gru", "p_gru": 0.5, "lr": 0.05}
-    _, settings = get("smnist").resolve(params, TINY["smnist"])
+    settings = get("smnist").resolve(params, TINY["smnist"])
     assert settings.lr == 0.05
 
 
