@@ -9,7 +9,7 @@ from tasks.registry import get, names
 from tasks.training import EpochReport, run_trial
 
 
-def _assignment(text: str) -> tuple[str, object]:
+def assignment(text: str) -> tuple[str, object]:
     """NAME=VALUE, VALUE read as JSON when it parses (numbers, true, null), else a string."""
     name, sep, raw = text.partition("=")
     if not sep or not name:
@@ -28,9 +28,9 @@ def add_train_parser(sub) -> None:
                        "(epoch 0: untrained). Parameters not given are drawn at random from "
                        "the task's search space (seeded).")
     p.add_argument("--task", default="smnist", choices=names())
-    p.add_argument("--param", type=_assignment, action="append", default=[],
+    p.add_argument("--param", type=assignment, action="append", default=[],
                    metavar="NAME=VALUE", help="a parameter of the search space")
-    p.add_argument("--set", type=_assignment, action="append", default=[],
+    p.add_argument("--set", type=assignment, action="append", default=[],
                    metavar="NAME=VALUE", help="override a setting (epochs, device, ...)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="one JSON object per epoch, then outcome")
