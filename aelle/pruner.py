@@ -1,0 +1,352 @@
+"""Optuna pruners that read a trial's Lyapunov spectrum.
+
+``AeLLEPruner`` scores the spectrum of the step just reported with an AeLLE model trained on the
+study's completed trials (spectra of every step, each labelled with its trial's final value: the
+"pre-trained AeLLE across epochs" of Table 3.1) or with a model loaded from elsewhere, and prunes
+when the predicted final value is worse than the study's ``quantile`` of completed values (or
+when the region classifier says "bad"). ``LEThresholdPruner`` is the baseline: a threshold on
+the max or mean exponent, fitted for best F1 on the same data.
+
+Both share the guards, in order: a non-finite value or spectrum prunes at once (diverged); fewer
+than ``n_startup_trials`` complete, no spectrum at this step, or no model yet: the fallback
+pruner decides; a trial chosen to explore (probability ``explore``, drawn once per trial from
+``seed`` and its number) is never pruned by the model, so the model keeps seeing how trials it
+would reject end. Each decision is written to the trial's user attributes (``aelle:*``).
+Refitting happens at most every ``retrain_every`` completions, in a background thread for AeLLE:
+``prune()`` itself only reads the current model.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from abc import abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+from optuna.pruners import BasePruner, NopPruner
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from aelle.classifiers import Threshold, le_statistics
+from aelle.model import AeLLE, AeLLEConfig
+from aelle.store import SpectrumStore, TrialAttrStore
+
+ATTR = "aelle:"
+_log = optuna.logging.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Spectra of completed trials, each labelled with its trial's final value."""
+
+    spectra: list[np.ndarray]
+    finals: np.ndarray          # (n,) the final value of the trial each spectrum came from
+    trials: int                 # completed trials these came from
+
+
+def training_data(study: optuna.Study, trials: list[FrozenTrial],
+                  store: SpectrumStore) -> TrainingData:
+    """Every finite spectrum of the completed ``trials`` with a finite value."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
+            and math.isfinite(t.value)]
+    found = store.spectra(study, done)
+    spectra, finals = [], []
+    for t in done:
+        for z in found.get(t.number, {}).values():
+            if np.isfinite(z).all():
+                spectra.append(z)
+                finals.append(t.value)
+    return TrainingData(spectra, np.asarray(finals, dtype=np.float64), len(done))
+
+
+def _cut(values: np.ndarray, quantile: float, direction: StudyDirection) -> float:
+    """The value a trial must beat: the ``quantile`` best fraction of ``values`` lies on its
+    better side."""
+    q = quantile if direction == StudyDirection.MINIMIZE else 1.0 - quantile
+    return float(np.quantile(values, q))
+
+
+def _worse(value: float, cut: float, direction: StudyDirection) -> bool:
+    return value > cut if direction == StudyDirection.MINIMIZE else value < cut
+
+
+def _better(values: np.ndarray, cut: float, direction: StudyDirection) -> np.ndarray:
+    return values < cut if direction == StudyDirection.MINIMIZE else values > cut
+
+
+class _Scorer:
+    """What a fitted spectrum pruner holds: a decision for one spectrum."""
+
+    version: str
+    needs_cut = True  # compares with the study's quantile of completed values
+
+    def decide(self, spectrum: np.ndarray, cut: float | None) -> tuple[bool, float | None]:
+        """(prune?, predicted final value or None)."""
+        raise NotImplementedError
+
+
+class SpectrumPruner(BasePruner):
+    """The guards and bookkeeping shared by the spectrum pruners (see the module docstring)."""
+
+    def __init__(self, *, n_startup_trials: int = 10, quantile: float = 0.5,
+                 fallback: BasePruner | None = None, explore: float = 0.1,
+                 seed: int | None = None, retrain_every: int = 5,
+                 store: SpectrumStore | None = None):
+        if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) \
+                or n_startup_trials < 0:
+            raise ValueError(f"n_startup_trials must be a non-negative integer, got "
+                             f"{n_startup_trials!r}")
+        if not (isinstance(quantile, int | float) and 0.0 < quantile < 1.0):
+            raise ValueError(f"quantile must be in (0, 1), got {quantile!r}")
+        if fallback is not None and not isinstance(fallback, BasePruner):
+            raise ValueError(f"fallback must be an optuna pruner, got {type(fallback).__name__}")
+        if not (isinstance(explore, int | float) and 0.0 <= explore <= 1.0):
+            raise ValueError(f"explore must be in [0, 1], got {explore!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        if isinstance(retrain_every, bool) or not isinstance(retrain_every, int) \
+                or retrain_every < 1:
+            raise ValueError(f"retrain_every must be a positive integer, got {retrain_every!r}")
+        if store is not None and not isinstance(store, SpectrumStore):
+            raise ValueError(f"store must be a SpectrumStore, got {type(store).__name__}")
+        self.n_startup_trials = n_startup_trials
+        self.quantile = float(quantile)
+        self.fallback = fallback or NopPruner()
+        self.explore = float(explore)
+        self.seed = np.random.SeedSequence().entropy if seed is None else seed
+        self.retrain_every = retrain_every
+        self.store = store or TrialAttrStore()
+        self._scorer: _Scorer | None = None
+        self._fitted_on = -1          # completed trials the current scorer was fitted on
+        self._lock = threading.Lock()
+
+    # ---- the decision
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None:
+            return False
+        value = trial.intermediate_values[step]
+        if not math.isfinite(value):
+            return self._record(study, trial, step, True, "diverged",
+                                f"value at step {step} is {value}")
+        spectrum = self.store.spectrum(study, trial, step)
+        if spectrum is not None and not np.isfinite(spectrum).all():
+            return self._record(study, trial, step, True, "diverged",
+                                f"spectrum at step {step} has non-finite exponents")
+        completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        values = np.array([t.value for t in completed if t.value is not None
+                           and math.isfinite(t.value)])
+        if len(values) < self.n_startup_trials:
+            return self._defer(study, trial, step, "startup")
+        self._refresh(study, completed)
+        scorer = self._scorer
+        if scorer is None:
+            return self._defer(study, trial, step, "no model yet")
+        if spectrum is None:
+            return self._defer(study, trial, step, f"no spectrum at step {step}")
+        cut = _cut(values, self.quantile, study.direction) if len(values) else None
+        if cut is None and scorer.needs_cut:
+            return self._defer(study, trial, step, "no completed trial to compare with")
+        prune, predicted = scorer.decide(spectrum, cut)
+        attrs = {"model": scorer.version} if cut is None else {"model": scorer.version,
+                                                                "cut": cut}
+        if predicted is not None:
+            attrs["prediction"] = predicted
+        if prune and self._explores(trial):
+            return self._record(study, trial, step, False, "explore",
+                                "would prune; kept to calibrate the model", **attrs)
+        return self._record(study, trial, step, prune, "prune" if prune else "continue",
+                            None, **attrs)
+
+    def _defer(self, study, trial, step, why: str) -> bool:
+        prune = self.fallback.prune(study, trial)
+        return self._record(study, trial, step, prune, "fallback",
+                            f"{why}: fallback {type(self.fallback).__name__}")
+
+    def _explores(self, trial: FrozenTrial) -> bool:
+        if trial.user_attrs.get(f"{ATTR}explore"):
+            return True
+        return bool(np.random.default_rng([self.seed, trial.number]).random() < self.explore)
+
+    def _record(self, study, trial, step, prune: bool, decision: str, reason: str | None,
+                **extra) -> bool:
+        attrs = {"decision": decision, "step": step, **extra}
+        if decision == "explore":
+            attrs["explore"] = True
+        if reason is not None:
+            attrs["reason"] = reason
+        storage = study._storage  # a FrozenTrial has no setter; Optuna's storage API does
+        for key, val in attrs.items():
+            storage.set_trial_user_attr(trial._trial_id, ATTR + key, val)
+        return prune
+
+    # ---- fitting
+    def _due(self, n_completed: int) -> bool:
+        return self._scorer is None or n_completed - self._fitted_on >= self.retrain_every
+
+    def _refresh(self, study: optuna.Study, completed: list[FrozenTrial]) -> None:
+        if self._due(len(completed)):
+            self.refit(study, completed)
+
+    def refit(self, study: optuna.Study, completed: list[FrozenTrial] | None = None) -> None:
+        """Fit the scorer on the study's completed trials now (in this thread)."""
+        if completed is None:
+            completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        data = training_data(study, completed, self.store)
+        if len(data.spectra) < 4 or data.trials < 2:  # too few to fit anything: keep deferring
+            return
+        values = np.array([t.value for t in completed if t.value is not None
+                           and math.isfinite(t.value)])
+        good = _better(data.finals, _cut(values, self.quantile, study.direction),
+                       study.direction)
+        try:
+            scorer = self._fit(data, good, study.direction)
+        except (ValueError, RuntimeError) as e:  # keep the previous scorer; say why
+            _log.warning(f"spectrum pruner: refit on {data.trials} trials failed: {e}")
+            return
+        with self._lock:
+            self._scorer, self._fitted_on = scorer, len(completed)
+
+    @abstractmethod
+    def _fit(self, data: TrainingData, good: np.ndarray, direction: StudyDirection) -> _Scorer:
+        """A scorer fitted on completed trials' spectra (good: final value beats the cut)."""
+
+
+class _AeLLEScorer(_Scorer):
+    def __init__(self, model: AeLLE, region: str | None, direction: StudyDirection):
+        self.model, self.region, self.direction = model, region, direction
+        self.version = model.version
+        self.needs_cut = region is None
+
+    def decide(self, spectrum, cut):
+        predicted = float(self.model.predict([spectrum])[0])
+        if self.region is not None:
+            return not bool(self.model.classify([spectrum], self.region)[0]), predicted
+        return _worse(predicted, cut, self.direction), predicted
+
+
+class AeLLEPruner(SpectrumPruner):
+    """Prune on the final value an AeLLE model predicts from the current spectrum.
+
+    model: a fitted :class:`AeLLE` to use (bytes from ``AeLLE.to_bytes`` work too); it is then
+    not retrained unless ``retrain`` is True. region: None compares the prediction with the
+    study's ``quantile``; a classifier name ("pc1", "pc1_f1", "orthant<d>") prunes on the region
+    instead. config: the AeLLE settings for models fitted here. background: fit in a thread
+    (True) so that ``prune()`` never waits, or inside the call that found a refit due (False:
+    deterministic, for tests and scripts).
+    """
+
+    def __init__(self, *, n_startup_trials: int = 10, quantile: float = 0.5,
+                 fallback: BasePruner | None = None, explore: float = 0.1,
+                 seed: int | None = None, retrain_every: int = 5,
+                 store: SpectrumStore | None = None, model: AeLLE | bytes | None = None,
+                 retrain: bool | None = None, region: str | None = None,
+                 config: AeLLEConfig | None = None, background: bool = True):
+        super().__init__(n_startup_trials=n_startup_trials, quantile=quantile,
+                         fallback=fallback, explore=explore, seed=seed,
+                         retrain_every=retrain_every, store=store)
+        if isinstance(model, bytes | bytearray):
+            model = AeLLE.from_bytes(model)
+        if model is not None and not (isinstance(model, AeLLE) and model.fitted):
+            raise ValueError("model must be a fitted AeLLE (or its bytes)")
+        if region is not None and not (region in ("pc1", "pc1_f1") or (
+                region.startswith("orthant") and region[7:].isdigit())):
+            raise ValueError(f"region must be None, 'pc1', 'pc1_f1' or 'orthant<d>', "
+                             f"got {region!r}")
+        if model is not None and region is not None and region not in model.classifiers:
+            raise ValueError(f"the given model has no {region!r} classifier; it has "
+                             f"{sorted(model.classifiers)}")
+        if config is not None and not isinstance(config, AeLLEConfig):
+            raise ValueError(f"config must be an AeLLEConfig, got {type(config).__name__}")
+        self.retrain = model is None if retrain is None else bool(retrain)
+        self.region, self.config, self.background = region, config or AeLLEConfig(), background
+        self._given = model
+        self._thread: threading.Thread | None = None
+
+    @property
+    def model(self) -> AeLLE | None:
+        """The AeLLE model deciding now (None before the first fit)."""
+        scorer = self._scorer
+        return scorer.model if isinstance(scorer, _AeLLEScorer) else self._given
+
+    def prune(self, study, trial):
+        if self._scorer is None and self._given is not None:
+            self._scorer = _AeLLEScorer(self._given, self.region, study.direction)
+            self._fitted_on = 0
+        return super().prune(study, trial)
+
+    def _due(self, n_completed: int) -> bool:
+        return (self.retrain or self._scorer is None) and super()._due(n_completed)
+
+    def _refresh(self, study, completed):
+        if not self._due(len(completed)):
+            return
+        if not self.background:
+            self.refit(study, completed)
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self.refit, args=(study, list(completed)),
+                                            name="aelle-refit", daemon=True)
+            self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until a background refit, if one runs, has finished."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _fit(self, data, good, direction):
+        model = AeLLE(self.config).fit(data.spectra, data.finals)
+        if self.region is not None:
+            model.calibrate(data.spectra, good)
+        return _AeLLEScorer(model, self.region, direction)
+
+
+class _ThresholdScorer(_Scorer):
+    def __init__(self, statistic: str, rule: Threshold):
+        self.statistic, self.rule = statistic, rule
+        self.needs_cut = False
+        self.version = f"{statistic} {'<' if rule.below else '>'} {rule.threshold:.6g}"
+
+    def decide(self, spectrum, cut):
+        value = le_statistics([spectrum])[self.statistic]
+        return not bool(self.rule.predict(value)[0]), None
+
+
+class LEThresholdPruner(SpectrumPruner):
+    """Baseline: prune when the max (or mean) Lyapunov exponent is on the wrong side of a
+    threshold, fitted for best F1 of "final value beats the cut" on the completed trials'
+    spectra, or fixed: ``threshold`` with ``below`` (good when the statistic is below it)."""
+
+    def __init__(self, statistic: str = "max_le", *, threshold: float | None = None,
+                 below: bool = True, n_startup_trials: int = 10, quantile: float = 0.5,
+                 fallback: BasePruner | None = None, explore: float = 0.1,
+                 seed: int | None = None, retrain_every: int = 5,
+                 store: SpectrumStore | None = None):
+        super().__init__(n_startup_trials=n_startup_trials, quantile=quantile,
+                         fallback=fallback, explore=explore, seed=seed,
+                         retrain_every=retrain_every, store=store)
+        if statistic not in ("max_le", "mean_le"):
+            raise ValueError(f"statistic must be 'max_le' or 'mean_le', got {statistic!r}")
+        if threshold is not None and not (isinstance(threshold, int | float)
+                                          and math.isfinite(threshold)):
+            raise ValueError(f"threshold must be a finite number or None, got {threshold!r}")
+        self.statistic = statistic
+        if threshold is not None:
+            self._scorer = _ThresholdScorer(statistic, Threshold(threshold, below))
+            self._fixed = True
+        else:
+            self._fixed = False
+
+    def _due(self, n_completed):
+        return not self._fixed and super()._due(n_completed)
+
+    def _fit(self, data, good, direction):
+        stat = le_statistics(data.spectra)[self.statistic]
+        if good.all() or not good.any():  # one class only: nothing to separate yet
+            return _ThresholdScorer(self.statistic, Threshold(np.inf, below=True))
+        return _ThresholdScorer(self.statistic, Threshold.best_f1(stat, good))
