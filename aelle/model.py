@@ -62,7 +62,9 @@ class AeLLEConfig:
     epochs of reconstruction alone (fewer when its loss stops improving by ``plateau_tol``
     over ``plateau_window`` epochs); ``ramp_epochs``: from 0 to ``alpha``.
     target_norm: "l1" or "l2". log_target: "auto" (log when positive losses span more than a
-    factor ``log_span``), True or False."""
+    factor ``log_span``), True or False. Targets are centred on their median and scaled by
+    their interquartile range, then clipped to ``target_clip`` such units: a network whose
+    loss exploded is "very bad", not a point that squashes every other target together."""
 
     dim: int = 256
     hidden: tuple[int, ...] = (128, 64)
@@ -71,8 +73,8 @@ class AeLLEConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     epochs: int = 300
-    batch_size: int = 256
-    alpha: float = 1.0
+    batch_size: int = 64
+    alpha: float = 2.0
     warmup_epochs: int = 100
     plateau_window: int = 20
     plateau_tol: float = 0.01
@@ -80,6 +82,7 @@ class AeLLEConfig:
     target_norm: str = "l1"
     log_target: bool | str = "auto"
     log_span: float = 10.0
+    target_clip: float = 3.0
     components: int = 10
     seed: int = 0
 
@@ -100,7 +103,7 @@ class AeLLEConfig:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        for name in ("lr", "alpha", "log_span"):
+        for name in ("lr", "alpha", "log_span", "target_clip"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -194,7 +197,7 @@ class AeLLE:
         self.config = config or AeLLEConfig()
         self.net = Autoencoder(self.config)
         self.z_mean = np.zeros(self.config.dim)
-        self.z_scale = 1.0
+        self.z_scale = np.ones(self.config.dim)
         self.t_log = False
         self.t_mean, self.t_scale = 0.0, 1.0
         self.pca_mean: np.ndarray | None = None
@@ -246,7 +249,7 @@ class AeLLE:
             for i in range(0, n, cfg.batch_size):
                 idx = order[i:i + cfg.batch_size]
                 _, z_hat, t_hat = self.net(z[idx])
-                recon = ((z[idx] - z_hat) ** 2).sum(-1).mean()
+                recon = ((z[idx] - z_hat) ** 2).mean()  # per position: alpha is free of D
                 err = t[idx] - t_hat
                 pred = err.abs().mean() if cfg.target_norm == "l1" else (err ** 2).mean()
                 loss = recon + alpha * pred
@@ -264,7 +267,10 @@ class AeLLE:
 
     def _fit_normalisation(self, z: np.ndarray, t: np.ndarray) -> None:
         self.z_mean = z.mean(0)
-        self.z_scale = float((z - self.z_mean).std()) or 1.0
+        # per position: the leading exponents vary far less than the trailing ones, and they
+        # carry most of what predicts the loss (max LE alone is a strong baseline)
+        spread = z.std(0)
+        self.z_scale = spread + max(1e-3 * float(spread.mean()), 1e-12)
         log = self.config.log_target
         if log == "auto":
             log = bool((t > 0).all() and t.max() / t.min() > self.config.log_span)
@@ -272,7 +278,10 @@ class AeLLE:
             raise ValueError("log_target needs positive targets")
         self.t_log = bool(log)
         tt = np.log(t) if self.t_log else t
-        self.t_mean, self.t_scale = float(tt.mean()), float(tt.std()) or 1.0
+        # robust: a few networks that blew up (losses of 1e8) must not squash the rest together
+        q1, med, q3 = np.percentile(tt, [25, 50, 75])
+        scale = (q3 - q1) / 1.349 or float(tt.std())  # the IQR of a unit normal is 1.349
+        self.t_mean, self.t_scale = float(med), float(scale) or 1.0
 
     def _fit_pca(self, zn: np.ndarray) -> None:
         latent = self._latent_normed(zn)
@@ -297,7 +306,8 @@ class AeLLE:
         return (z - self.z_mean) / self.z_scale
 
     def _norm_t(self, t: np.ndarray) -> np.ndarray:
-        return ((np.log(t) if self.t_log else t) - self.t_mean) / self.t_scale
+        tn = ((np.log(t) if self.t_log else t) - self.t_mean) / self.t_scale
+        return np.clip(tn, -self.config.target_clip, self.config.target_clip)
 
     def _latent_normed(self, zn: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -375,7 +385,8 @@ class AeLLE:
             "format": FORMAT_VERSION,
             "config": cfg,
             "weights": self.net.state_dict(),
-            "z_mean": torch.from_numpy(self.z_mean), "z_scale": self.z_scale,
+            "z_mean": torch.from_numpy(self.z_mean),
+            "z_scale": torch.from_numpy(np.asarray(self.z_scale, dtype=np.float64)),
             "t_log": self.t_log, "t_mean": self.t_mean, "t_scale": self.t_scale,
             "pca_mean": torch.from_numpy(self.pca_mean),
             "pca_components": torch.from_numpy(self.pca_components),
@@ -405,7 +416,7 @@ class AeLLE:
         model.net.load_state_dict(state["weights"])
         model.net.eval()
         model.z_mean = state["z_mean"].numpy()
-        model.z_scale = state["z_scale"]
+        model.z_scale = state["z_scale"].numpy()
         model.t_log, model.t_mean, model.t_scale = state["t_log"], state["t_mean"], state["t_scale"]
         model.pca_mean = state["pca_mean"].numpy()
         model.pca_components = state["pca_components"].numpy()

@@ -113,6 +113,19 @@ def test_log_target_when_losses_span_decades():
     assert not AeLLE(FAST).fit(spectra, loss).t_log
 
 
+def test_exploded_losses_do_not_drown_the_ranking_of_the_rest():
+    spectra, loss = population(200, seed=4)
+    blown = loss.copy()
+    blown[::10] = 1e8 * (1.0 + loss[::10])  # 10 % of the networks ended with an exploded loss
+    model = AeLLE(FAST).fit(spectra[:150], blown[:150])
+    rest = np.arange(150, 200)
+    sane = rest[rest % 10 != 0]
+    assert np.corrcoef(model.predict([spectra[i] for i in sane]), loss[sane])[0, 1] > 0.8
+    # the target scale comes from the interquartile range of the ordinary losses (log 1..3),
+    # not from the spread the exploded ones would give a standard deviation (about 6)
+    assert model.t_log and model.t_scale < 0.5
+
+
 def test_unfitted_model_and_bad_training_input_are_refused():
     with pytest.raises(RuntimeError, match="not been fitted"):
         AeLLE(FAST).predict([[0.0, -1.0]])
