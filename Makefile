@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $@
 
 demo: $(BIN)/.installed
@@ -23,6 +23,7 @@ test: lint
 bench: $(BIN)/.installed
 	$(BIN)/python bench/spectrum_speed.py
 	$(BIN)/python bench/tasks_speed.py
+	$(BIN)/python bench/classify.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
