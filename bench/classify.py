@@ -52,6 +52,23 @@ class Network:
     losses: dict[int, float]        # epoch -> validation loss
 
 
+def group_of(row: dict) -> str:
+    """What a network is stratified and coloured by: its architecture (smnist), its size
+    (charrnn), its gain in bins of 0.25 (signal)."""
+    params = row["params"]
+    if "arch" in params:
+        return params["arch"]
+    if "hidden" in params:
+        return f"N={params['hidden']:03d}"
+    if "g" in params:
+        lo = np.floor(params["g"] * 4) / 4
+        return f"g {lo:.2f}-{lo + 0.25:.2f}"
+    return row["task"]
+
+
+GROUP_NAME = {"smnist": "architecture", "charrnn": "hidden size", "signal": "gain g"}
+
+
 def load(path: Path) -> tuple[list[Network], dict]:
     """The population's complete networks with a finite spectrum at every epoch, and counts."""
     rows = []
@@ -72,14 +89,13 @@ def load(path: Path) -> tuple[list[Network], dict]:
         if not all(np.isfinite(z).all() for z in spectra.values()):
             dropped["non-finite spectrum"] += 1
             continue
-        group = r["params"].get("arch", r["task"])
-        nets.append(Network(r["index"], group, float(r["final"]), spectra,
+        nets.append(Network(r["index"], group_of(r), float(r["final"]), spectra,
                             {e["epoch"]: e["value"] for e in r["epochs"]}))
     info = {"task": rows[0]["task"], "networks": len(rows), "used": len(nets),
             "dropped": dict(dropped), "settings": rows[0]["settings"],
             "epochs": max(max(n.spectra) for n in nets),
             "groups": dict(Counter(n.group for n in nets)),
-            "dropped_groups": dict(Counter(r["params"].get("arch", r["task"]) for r in rows
+            "dropped_groups": dict(Counter(group_of(r) for r in rows
                                            if r["state"] != "complete"))}
     return nets, info
 
@@ -204,7 +220,8 @@ def markdown(info: dict, table: dict, met: dict, args, seconds: list[float]) -> 
     return "\n".join(lines) + "\n"
 
 
-def figure(model: AeLLE, nets: list[Network], stages: dict[str, int], path: Path) -> None:
+def figure(model: AeLLE, nets: list[Network], stages: dict[str, int], path: Path,
+           group_name: str) -> None:
     """The AeLLE plane (PC1, PC2 of the latent) of the networks at two stages, coloured by
     final loss and by group."""
     import matplotlib
@@ -231,7 +248,7 @@ def figure(model: AeLLE, nets: list[Network], stages: dict[str, int], path: Path
             row[1].scatter(e[mask, 0], e[mask, 1], s=16, color=cmap(g_i % 10), label=g,
                            marker="os^Dv<>PX*"[g_i % 10], alpha=0.7)
         row[1].legend(fontsize=8, markerscale=1.5, loc="best")
-        for ax, what in zip(row, ("final loss", "architecture"), strict=True):
+        for ax, what in zip(row, ("final loss", group_name), strict=True):
             ax.set_xlabel("AeLLE PC1")
             ax.set_ylabel("AeLLE PC2")
             ax.set_title(f"epoch {epoch} ({stage} of training), by {what}")
@@ -288,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
          "config": overrides, "fit_seconds": seconds, "table": table, "targets": met},
         indent=1) + "\n")
     stem.with_suffix(".md").write_text(report)
-    figure(runs[0]["model"], nets, stages, stem.with_suffix(".png"))
+    figure(runs[0]["model"], nets, stages, stem.with_suffix(".png"),
+           GROUP_NAME.get(info["task"], "group"))
     print(report)
     return 0
 

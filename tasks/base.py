@@ -186,6 +186,17 @@ class Task(ABC):
         overrides = {k: v for k, v in params.items() if k in settings.to_dict()}
         return self.settings({**settings.to_dict(), **overrides}) if overrides else settings
 
+    def spectrum_size(self, params: dict[str, Any], settings: Settings | dict | None) -> int:
+        """How many exponents a trial of ``params`` reports (what a coordinator checks a
+        reported spectrum against), without building the network."""
+        settings = self.resolve(params, settings)
+        n = self.state_size(params, settings)
+        return n if settings.spectrum_k is None else min(settings.spectrum_k, n)
+
+    @abstractmethod
+    def state_size(self, params: dict[str, Any], settings: Settings) -> int:
+        """The dimension of the analysed state under ``settings.spectrum_state``."""
+
     @abstractmethod
     def build(self, params: dict[str, Any], settings: Settings, seed: int,
               device: torch.device) -> TrialRun:

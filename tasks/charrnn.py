@@ -176,6 +176,9 @@ class CharRNN(Task):
         if require(params, "lr", (int, float)) <= 0:
             raise ValueError(f"parameter lr must be positive, got {params['lr']}")
 
+    def state_size(self, params, settings: CharRNNSettings) -> int:
+        return params["hidden"] * (2 if settings.spectrum_state == "full" else 1)  # LSTM (h, c)
+
     def build(self, params, settings: CharRNNSettings, seed, device) -> CharRNNRun:
         text = corpus(settings.text_path, settings.max_chars, settings.seq_len)
         g = torch.Generator().manual_seed(seed)

@@ -155,5 +155,8 @@ class Signal(Task):
         if require(params, "connectivity", int) < 0:
             raise ValueError(f"parameter connectivity must be >= 0, got {params['connectivity']}")
 
+    def state_size(self, params, settings: SignalSettings) -> int:
+        return settings.hidden  # the rate network has one state vector
+
     def build(self, params, settings: SignalSettings, seed, device) -> SignalRun:
         return SignalRun(float(params["g"]), params["connectivity"], settings, seed, device)

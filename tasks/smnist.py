@@ -20,7 +20,8 @@ import torch
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from torch import Tensor, nn
 
-from aelle.cells.base import Cell
+from aelle.cells import registry as cells
+from aelle.cells.base import Cell, TwoStateCell
 from tasks import data
 from tasks.base import Settings, SpectrumProbe, Task, positive, require, suggest
 from tasks.models import recurrent
@@ -145,6 +146,10 @@ class SMNIST(Task):
         if arch not in P_RANGES:
             raise ValueError(f"unknown arch {arch!r}; known: {', '.join(ARCHS)}")
         require(params, f"p_{arch}", (int, float))
+
+    def state_size(self, params, settings: SMNISTSettings) -> int:
+        two = issubclass(cells.get(params["arch"]), TwoStateCell)
+        return settings.hidden * (2 if two and settings.spectrum_state == "full" else 1)
 
     def build(self, params, settings: SMNISTSettings, seed, device) -> SMNISTRun:
         arch = params["arch"]

@@ -39,6 +39,16 @@ def test_full_state_convention_doubles_the_lstm_spectrum():
     assert out.reports[0].spectrum.shape == (32,)
 
 
+@pytest.mark.parametrize(("task", "params"), COMBOS,
+                         ids=[f"{t}-{p.get('arch', '')}" for t, p in COMBOS])
+@pytest.mark.parametrize("state", ["hidden", "full"])
+def test_spectrum_size_is_known_without_training(task, params, state):
+    settings = {**TINY[task], "spectrum_state": state, "epochs": 1, "report_initial": False}
+    out = run_trial(task, params, settings, seed=0)
+    assert get(task).spectrum_size(params, settings) == out.reports[0].spectrum.shape[0]
+    assert get(task).spectrum_size(params, {**settings, "spectrum_k": 3}) == 3
+
+
 def test_same_seed_same_losses_and_spectra_other_seed_differs():
     def run(seed):
         return run_trial("smnist", smnist_params("noisy", 2.0), TINY["smnist"], seed=seed)
