@@ -9,6 +9,7 @@ from aelle.spectra import Divergence, SpectrumDivergedError, SpectrumResult, lya
 _LAZY = {
     "AeLLE": "aelle.model", "AeLLEConfig": "aelle.model", "interpolate": "aelle.model",
     "AeLLEPruner": "aelle.pruner", "LEThresholdPruner": "aelle.pruner",
+    "ShadowPruner": "aelle.pruner",
     "SpectrumStore": "aelle.store", "TrialAttrStore": "aelle.store",
     "report_spectrum": "aelle.store",
 }
@@ -30,6 +31,7 @@ __all__ = [
     "Divergence",
     "LEThresholdPruner",
     "LayeredCell",
+    "ShadowPruner",
     "SpectrumDivergedError",
     "SpectrumResult",
     "SpectrumStore",

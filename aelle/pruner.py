@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import threading
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,7 +94,8 @@ class SpectrumPruner(BasePruner):
     def __init__(self, *, n_startup_trials: int = 10, quantile: float = 0.5,
                  fallback: BasePruner | None = None, explore: float = 0.1,
                  seed: int | None = None, retrain_every: int = 5,
-                 store: SpectrumStore | None = None):
+                 store: SpectrumStore | None = None,
+                 on_fit: Callable[[SpectrumPruner], None] | None = None):
         if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) \
                 or n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be a non-negative integer, got "
@@ -111,6 +113,9 @@ class SpectrumPruner(BasePruner):
             raise ValueError(f"retrain_every must be a positive integer, got {retrain_every!r}")
         if store is not None and not isinstance(store, SpectrumStore):
             raise ValueError(f"store must be a SpectrumStore, got {type(store).__name__}")
+        if on_fit is not None and not callable(on_fit):
+            raise ValueError("on_fit must be callable")
+        self.on_fit = on_fit
         self.n_startup_trials = n_startup_trials
         self.quantile = float(quantile)
         self.fallback = fallback or NopPruner()
@@ -183,6 +188,16 @@ class SpectrumPruner(BasePruner):
         return prune
 
     # ---- fitting
+    @property
+    def fitted_on(self) -> int:
+        """How many completed trials the current scorer was fitted on (-1: none yet)."""
+        return self._fitted_on
+
+    def refresh(self, study: optuna.Study) -> None:
+        """Refit now if enough trials completed since the last fit (in the background for
+        AeLLE): call it when a trial completes, so the next report meets a fresh model."""
+        self._refresh(study, study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
     def _due(self, n_completed: int) -> bool:
         return self._scorer is None or n_completed - self._fitted_on >= self.retrain_every
 
@@ -208,6 +223,11 @@ class SpectrumPruner(BasePruner):
             return
         with self._lock:
             self._scorer, self._fitted_on = scorer, len(completed)
+        if self.on_fit is not None:
+            try:
+                self.on_fit(self)
+            except Exception as e:  # persisting the model must not break the fit itself
+                _log.warning(f"spectrum pruner: on_fit callback failed: {e!r}")
 
     @abstractmethod
     def _fit(self, data: TrainingData, good: np.ndarray, direction: StudyDirection) -> _Scorer:
@@ -241,12 +261,14 @@ class AeLLEPruner(SpectrumPruner):
     def __init__(self, *, n_startup_trials: int = 10, quantile: float = 0.5,
                  fallback: BasePruner | None = None, explore: float = 0.1,
                  seed: int | None = None, retrain_every: int = 5,
-                 store: SpectrumStore | None = None, model: AeLLE | bytes | None = None,
+                 store: SpectrumStore | None = None,
+                 on_fit: Callable[[SpectrumPruner], None] | None = None,
+                 model: AeLLE | bytes | None = None,
                  retrain: bool | None = None, region: str | None = None,
                  config: AeLLEConfig | None = None, background: bool = True):
         super().__init__(n_startup_trials=n_startup_trials, quantile=quantile,
                          fallback=fallback, explore=explore, seed=seed,
-                         retrain_every=retrain_every, store=store)
+                         retrain_every=retrain_every, store=store, on_fit=on_fit)
         if isinstance(model, bytes | bytearray):
             model = AeLLE.from_bytes(model)
         if model is not None and not (isinstance(model, AeLLE) and model.fitted):
@@ -326,10 +348,11 @@ class LEThresholdPruner(SpectrumPruner):
                  below: bool = True, n_startup_trials: int = 10, quantile: float = 0.5,
                  fallback: BasePruner | None = None, explore: float = 0.1,
                  seed: int | None = None, retrain_every: int = 5,
-                 store: SpectrumStore | None = None):
+                 store: SpectrumStore | None = None,
+                 on_fit: Callable[[SpectrumPruner], None] | None = None):
         super().__init__(n_startup_trials=n_startup_trials, quantile=quantile,
                          fallback=fallback, explore=explore, seed=seed,
-                         retrain_every=retrain_every, store=store)
+                         retrain_every=retrain_every, store=store, on_fit=on_fit)
         if statistic not in ("max_le", "mean_le"):
             raise ValueError(f"statistic must be 'max_le' or 'mean_le', got {statistic!r}")
         if threshold is not None and not (isinstance(threshold, int | float)
@@ -350,3 +373,25 @@ class LEThresholdPruner(SpectrumPruner):
         if good.all() or not good.any():  # one class only: nothing to separate yet
             return _ThresholdScorer(self.statistic, Threshold(np.inf, below=True))
         return _ThresholdScorer(self.statistic, Threshold.best_f1(stat, good))
+
+
+class ShadowPruner(BasePruner):
+    """Let every trial run, but record what ``pruner`` would have decided (user attribute
+    ``aelle:shadow_prune`` at each step): to evaluate a pruner honestly on a study it does not
+    shape."""
+
+    def __init__(self, pruner: BasePruner):
+        if not isinstance(pruner, BasePruner):
+            raise ValueError(f"pruner must be an optuna pruner, got {type(pruner).__name__}")
+        self.pruner = pruner
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        would = bool(self.pruner.prune(study, trial))
+        if trial.last_step is not None:
+            study._storage.set_trial_user_attr(trial._trial_id, f"{ATTR}shadow_prune", would)
+            first = trial.user_attrs.get(f"{ATTR}shadow_first_prune_step")
+            if would and first is None:
+                study._storage.set_trial_user_attr(trial._trial_id,
+                                                   f"{ATTR}shadow_first_prune_step",
+                                                   trial.last_step)
+        return False

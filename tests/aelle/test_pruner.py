@@ -12,7 +12,14 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from aelle import AeLLE, AeLLEConfig, AeLLEPruner, LEThresholdPruner, report_spectrum
+from aelle import (
+    AeLLE,
+    AeLLEConfig,
+    AeLLEPruner,
+    LEThresholdPruner,
+    ShadowPruner,
+    report_spectrum,
+)
 from aelle.classifiers import good_mask
 
 FAST = AeLLEConfig(dim=16, hidden=(16,), latent=4, epochs=120, warmup_epochs=30,
@@ -148,6 +155,41 @@ def test_retrains_only_every_retrain_every_completions():
     assert pruner.model.version != first
 
 
+def test_refresh_fits_when_due_and_on_fit_sees_the_new_model():
+    seen = []
+    study, pruner = aelle_study(retrain_every=3, on_fit=lambda p: seen.append(
+        (p.fitted_on, p.model.version)))
+    pruner.refresh(study)
+    assert seen == [(16, pruner.model.version)] and pruner.fitted_on == 16
+    pruner.refresh(study)  # nothing new completed: no refit
+    seed_completed(study, 3, seed=5)
+    pruner.refresh(study)
+    assert [n for n, _ in seen] == [16, 19] and seen[0][1] != seen[1][1]
+
+
+def test_a_failing_on_fit_does_not_lose_the_fit():
+    def boom(_):
+        raise OSError("disk full")
+
+    study, pruner = aelle_study(on_fit=boom)
+    pruner.refresh(study)
+    assert pruner.model is not None
+
+
+def test_shadow_pruner_records_but_never_prunes():
+    inner = AeLLEPruner(n_startup_trials=8, explore=0.0, seed=0, config=FAST, background=False)
+    study = optuna.create_study(pruner=ShadowPruner(inner))
+    seed_completed(study, 16)
+    pruned, attrs = step_once(study, 0.95)
+    assert not pruned and attrs["shadow_prune"] is True and attrs["decision"] == "prune"
+    assert attrs["shadow_first_prune_step"] == 0
+    pruned, attrs = step_once(study, 0.05)
+    assert not pruned and attrs["shadow_prune"] is False
+    assert "shadow_first_prune_step" not in attrs
+    with pytest.raises(ValueError, match="optuna pruner"):
+        ShadowPruner("median")
+
+
 def test_background_refit_does_not_block_and_wait_joins_it():
     study, pruner = aelle_study(background=True)
     _, attrs = step_once(study, 0.95)
@@ -223,6 +265,7 @@ def test_maximised_studies_prune_the_low_values():
     ({"seed": -3}, "seed"),
     ({"retrain_every": 0}, "retrain_every"),
     ({"store": {}}, "store must be a SpectrumStore"),
+    ({"on_fit": 3}, "on_fit must be callable"),
     ({"region": "pc2"}, "region"),
     ({"model": AeLLE(FAST)}, "fitted AeLLE"),
     ({"model": b"not a model"}, "AeLLE"),
