@@ -1,0 +1,82 @@
+"""Studies and their trials (user token)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Query, Response, status
+
+from service.api.deps import CoordinatorDep, UserAuth
+from service.api.schemas import (
+    ModelStatus,
+    StudiesPublic,
+    StudyCreate,
+    StudyPublic,
+    TrialDetail,
+    TrialsPublic,
+)
+
+router = APIRouter(prefix="/studies", tags=["studies"], dependencies=UserAuth)
+
+States = Literal["running", "waiting", "complete", "pruned", "diverged", "failed"]
+
+
+@router.post("", response_model=StudyPublic, status_code=status.HTTP_201_CREATED)
+def create_study(spec: StudyCreate, c: CoordinatorDep):
+    """Create a study: task, search space (default: the task's), direction, sampler, pruner,
+    budget, epochs per trial."""
+    return c.create_study(spec)
+
+
+@router.get("", response_model=StudiesPublic)
+def list_studies(c: CoordinatorDep):
+    """Every study, oldest first, with its counts."""
+    data = c.list_studies()
+    return {"data": data, "count": len(data)}
+
+
+@router.get("/{name}", response_model=StudyPublic)
+def get_study(name: str, c: CoordinatorDep):
+    """One study: counts by state, budget used, the best trial."""
+    return c.summary(name)
+
+
+@router.get("/{name}/spec", response_model=StudyCreate)
+def get_spec(name: str, c: CoordinatorDep):
+    """The specification the study was created with."""
+    return c.spec(name)
+
+
+@router.post("/{name}/stop", response_model=StudyPublic)
+def stop_study(name: str, c: CoordinatorDep):
+    """Lease no more trials of this study; running trials finish."""
+    return c.stop_study(name)
+
+
+@router.get("/{name}/trials", response_model=TrialsPublic)
+def list_trials(name: str, c: CoordinatorDep, state: States | None = None,
+                top: int | None = Query(None, ge=1, le=100_000),
+                order: Literal["value", "number"] = "value"):
+    """Trials ranked by value (best first; trials without a value last), optionally filtered
+    by state and cut to the top k."""
+    data = c.trials(name, state=state, top=top, order=order)
+    return {"data": data, "count": len(data)}
+
+
+@router.get("/{name}/trials/{number}", response_model=TrialDetail)
+def get_trial(name: str, number: int, c: CoordinatorDep):
+    """One trial with its value, spectrum and decision at every epoch."""
+    return c.trial(name, number)
+
+
+@router.get("/{name}/model", response_model=ModelStatus)
+def model_status(name: str, c: CoordinatorDep):
+    """The study's AeLLE model: the version in use, the latest persisted one and its metrics."""
+    return c.model_status(name)
+
+
+@router.get("/{name}/model/bytes", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def model_bytes(name: str, c: CoordinatorDep):
+    """The latest AeLLE model as bytes (``aelle.AeLLE.from_bytes`` reads it)."""
+    return Response(c.model_bytes(name), media_type="application/octet-stream")

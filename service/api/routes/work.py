@@ -1,0 +1,45 @@
+"""What workers call (worker token): leases, reports, heartbeats, results."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.api.deps import CoordinatorDep, WorkerAuth
+from service.api.schemas import (
+    HeartbeatCreate,
+    HeartbeatPublic,
+    LeasePublic,
+    LeaseRequest,
+    NoWork,
+    ReportCreate,
+    ReportPublic,
+    ResultCreate,
+    ResultPublic,
+)
+
+router = APIRouter(tags=["work"], dependencies=WorkerAuth)
+
+
+@router.post("/leases", response_model=LeasePublic | NoWork)
+def lease(body: LeaseRequest, c: CoordinatorDep):
+    """A trial to run (trial id, task, parameters, settings, lease), or "no work"."""
+    got = c.lease(body.worker)
+    return NoWork() if got is None else got
+
+
+@router.post("/trials/{trial_id}/reports", response_model=ReportPublic)
+def report(trial_id: int, body: ReportCreate, c: CoordinatorDep):
+    """One epoch's validation value and spectrum; the answer says continue or prune."""
+    return c.report(trial_id, body.lease, body.epoch, body.value, body.spectrum)
+
+
+@router.post("/trials/{trial_id}/heartbeat", response_model=HeartbeatPublic)
+def heartbeat(trial_id: int, body: HeartbeatCreate, c: CoordinatorDep):
+    """The worker is alive and still on this trial."""
+    return c.heartbeat(trial_id, body.lease)
+
+
+@router.post("/trials/{trial_id}/result", response_model=ResultPublic)
+def result(trial_id: int, body: ResultCreate, c: CoordinatorDep):
+    """The trial's outcome: complete (final value), pruned, diverged or failed (reason)."""
+    return c.finish(trial_id, body.lease, body.state, body.value, body.reason, body.retry)

@@ -1,0 +1,165 @@
+"""Request and response bodies (the OpenAPI schema is generated from these)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.specs import StudyCreate
+
+__all__ = ["StudyCreate"]
+
+MAX_EXPONENTS = 16_384
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BestTrial(BaseModel):
+    number: int
+    value: float
+    params: dict[str, Any]
+
+
+class StudyPublic(BaseModel):
+    name: str
+    task: str
+    direction: str
+    pruner: str
+    shadow: bool
+    budget: int
+    used: int = Field(description="trials started against the budget (a retry replaces the "
+                      "trial it retries)")
+    stopped: bool
+    counts: dict[str, int] = Field(description="trials by state")
+    best: BestTrial | None
+    epochs_trained: int
+    created_at: str
+
+
+class StudiesPublic(BaseModel):
+    data: list[StudyPublic]
+    count: int
+
+
+class LeaseRequest(Strict):
+    worker: str = Field("worker", min_length=1, max_length=256)
+
+
+class LeasePublic(BaseModel):
+    study: str
+    trial_id: int
+    number: int
+    task: str
+    params: dict[str, Any]
+    settings: dict[str, Any]
+    token: str = Field(description="the lease: send it with every report, heartbeat and "
+                       "result of this trial")
+    heartbeat_interval: int
+    retry_of: int | None
+
+
+class NoWork(BaseModel):
+    trial_id: None = None
+    detail: str = "no work"
+
+
+class ReportCreate(Strict):
+    lease: str = Field(min_length=1, max_length=64)
+    epoch: int = Field(ge=0, le=100_000)
+    value: float
+    spectrum: list[float] | None = Field(None, max_length=MAX_EXPONENTS)
+
+
+class ReportPublic(BaseModel):
+    trial_id: int
+    epoch: int
+    decision: Literal["continue", "prune"]
+    prediction: float | None
+    model: str | None
+    reason: str | None
+
+
+class ResultCreate(Strict):
+    lease: str = Field(min_length=1, max_length=64)
+    state: Literal["complete", "pruned", "diverged", "failed"]
+    value: float | None = None
+    reason: str | None = Field(None, max_length=4096)
+    retry: bool = Field(False, description="failed: queue the trial again with the same "
+                        "parameters (the worker stopped; the trial itself did not fail)")
+
+
+class ResultPublic(BaseModel):
+    trial_id: int
+    number: int
+    state: str
+    value: float | None
+
+
+class HeartbeatCreate(Strict):
+    lease: str = Field(min_length=1, max_length=64)
+
+
+class HeartbeatPublic(BaseModel):
+    trial_id: int
+    state: str
+
+
+class TrialPublic(BaseModel):
+    number: int
+    trial_id: int
+    state: str
+    value: float | None
+    last_value: float | None
+    params: dict[str, Any]
+    epochs: int = Field(description="epochs reported (epoch 0, the untrained network, counts)")
+    max_le: float | None
+    mean_le: float | None
+    prediction: float | None = Field(description="AeLLE's predicted final value at the last "
+                                     "report")
+    decision: str | None
+    reason: str | None = Field(description="why the trial was pruned, diverged or failed")
+    retry_of: int | None
+
+
+class TrialsPublic(BaseModel):
+    data: list[TrialPublic]
+    count: int
+
+
+class ReportDetail(BaseModel):
+    epoch: int
+    value: float
+    decision: str | None
+    prediction: float | None
+    model: str | None
+    reason: str | None
+    spectrum: list[float] | None
+
+
+class TrialDetail(TrialPublic):
+    reports: list[ReportDetail]
+    user_attrs: dict[str, Any]
+
+
+class ModelInfo(BaseModel):
+    version: str
+    trials: int
+    spectra: int
+    metrics: dict[str, Any]
+    created_at: str
+
+
+class ModelStatus(BaseModel):
+    pruner: str
+    fitting: bool
+    in_use: str | None = Field(description="version of the model deciding now")
+    models_kept: int
+    latest: ModelInfo | None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: Literal["ok"]

@@ -1,0 +1,568 @@
+"""The coordinator: studies, leases, reports, results and the AeLLE models, on one database.
+
+Optuna (``RDBStorage``) owns studies and trials; :mod:`service.db` holds the rest. The web layer
+(:mod:`service.api`) only translates HTTP to these calls and the errors below to status codes.
+Samplers and pruners are rebuilt from each study's stored spec when the study is first used by
+this process and kept in memory (an AeLLE pruner keeps its model there, retrains it in the
+background and persists each new model, which a restarted coordinator loads again).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import secrets
+import threading
+import time
+import warnings
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.exceptions import DuplicatedStudyError
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import delete, func, select
+
+from aelle.pruner import ATTR, AeLLEPruner, ShadowPruner, SpectrumPruner
+from service.config import ServiceSettings
+from service.db import Database, LeaseRow, ModelRow, ReportRow, StudyRow, pack
+from service.specs import StudyCreate, build_pruner, build_sampler, search_space, task_of
+from service.specs import trial_settings as spec_settings
+from service.specs import validate as validate_spec
+from service.spectra import ReportSpectrumStore
+
+log = logging.getLogger("aelle.service")
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Conflict(RuntimeError):
+    pass
+
+
+class Invalid(ValueError):
+    pass
+
+
+@dataclass
+class Loaded:
+    """A study as this process uses it: Optuna's handle and what its spec builds."""
+
+    study: optuna.Study
+    spec: StudyCreate
+    space: dict[str, BaseDistribution]
+    settings: dict[str, Any]
+    pruner: optuna.pruners.BasePruner
+    spectrum_sizes: dict[int, int] = field(default_factory=dict)  # trial id -> expected length
+
+    @property
+    def spectrum_pruner(self) -> SpectrumPruner | None:
+        p = self.pruner.pruner if isinstance(self.pruner, ShadowPruner) else self.pruner
+        return p if isinstance(p, SpectrumPruner) else None
+
+
+@dataclass(frozen=True)
+class Lease:
+    study: str
+    trial_id: int
+    number: int
+    task: str
+    params: dict[str, Any]
+    settings: dict[str, Any]
+    token: str
+    heartbeat_interval: int
+    retry_of: int | None
+
+
+STATE_NAMES = {TrialState.RUNNING: "running", TrialState.WAITING: "waiting",
+               TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned",
+               TrialState.FAIL: "failed"}
+
+
+def state_name(t: FrozenTrial) -> str:
+    if t.state == TrialState.PRUNED and t.user_attrs.get(f"{ATTR}outcome") == "diverged":
+        return "diverged"
+    return STATE_NAMES[t.state]
+
+
+def _counts_against_budget(t: FrozenTrial) -> bool:
+    """A retry of a trial whose worker died replaces it: the pair is one trial of the budget."""
+    return "failed_trial" not in t.system_attrs
+
+
+class Coordinator:
+    def __init__(self, settings: ServiceSettings):
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.db.create_tables()
+        engine_kwargs = ({"connect_args": {"timeout": 30}}
+                         if settings.database_url.startswith("sqlite")
+                         else {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20})
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.storage = RDBStorage(
+                settings.database_url, engine_kwargs=engine_kwargs,
+                heartbeat_interval=settings.heartbeat_interval,
+                grace_period=settings.grace_period,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=settings.max_retry))
+        self.store = ReportSpectrumStore(self.db)
+        self._loaded: dict[int, Loaded] = {}
+        self._guard = threading.Lock()
+        self._locks: defaultdict[tuple, threading.Lock] = defaultdict(threading.Lock)
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+
+    # ---- lifecycle
+    def start(self) -> None:
+        """Start failing trials whose heartbeat went stale (and re-queueing them)."""
+        if self._sweeper is None:
+            self._sweeper = threading.Thread(target=self._sweep_loop, name="aelle-sweeper",
+                                             daemon=True)
+            self._sweeper.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=10)
+        for loaded in list(self._loaded.values()):
+            p = loaded.spectrum_pruner
+            if isinstance(p, AeLLEPruner):
+                p.wait(timeout=30)
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.wait(self.settings.stale_check_seconds):
+            try:
+                self.sweep()
+            except Exception:  # keep sweeping: one bad pass must not end heartbeats
+                log.exception("stale-trial sweep failed")
+
+    def sweep(self) -> int:
+        """Fail the running trials of every active study whose heartbeat is stale (their
+        retries are queued by Optuna's callback); returns how many were failed."""
+        failed = 0
+        with self.db.session() as s:
+            ids = s.scalars(select(StudyRow.study_id)).all()
+        for study_id in ids:
+            loaded = self._load(study_id)
+            before = Counter(t.state for t in loaded.study.get_trials(deepcopy=False))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                fail_stale_trials(loaded.study)
+            after = Counter(t.state for t in loaded.study.get_trials(deepcopy=False))
+            failed += after[TrialState.FAIL] - before[TrialState.FAIL]
+        if failed:
+            log.info("failed %d stale trial(s); retries queued", failed)
+        return failed
+
+    def _lock(self, *key) -> threading.Lock:
+        with self._guard:
+            return self._locks[key]
+
+    # ---- studies
+    def create_study(self, spec: StudyCreate) -> dict:
+        try:
+            validate_spec(spec)
+        except ValueError as e:
+            raise Invalid(str(e)) from None
+        with self._lock("create"):
+            with self.db.session() as s:
+                if s.scalar(select(StudyRow).where(StudyRow.name == spec.name)) is not None:
+                    raise Conflict(f"a study named {spec.name!r} exists")
+            try:
+                study = optuna.create_study(study_name=spec.name, storage=self.storage,
+                                            direction=spec.direction)
+            except DuplicatedStudyError:
+                raise Conflict(f"an Optuna study named {spec.name!r} exists in this "
+                               "database") from None
+            study.set_user_attr("aelle:task", spec.task)
+            study.set_user_attr("aelle:pruner", spec.pruner.name)
+            with self.db.session() as s:
+                s.add(StudyRow(study_id=study._study_id, name=spec.name,
+                               spec=spec.model_dump(mode="json"), budget=spec.budget))
+        return self.summary(spec.name)
+
+    def _row(self, name: str) -> StudyRow:
+        with self.db.session() as s:
+            row = s.scalar(select(StudyRow).where(StudyRow.name == name))
+        if row is None:
+            raise NotFound(f"no study named {name!r}")
+        return row
+
+    def _load(self, study_id: int) -> Loaded:
+        with self._lock("load", study_id):
+            if study_id in self._loaded:
+                return self._loaded[study_id]
+            with self.db.session() as s:
+                row = s.get(StudyRow, study_id)
+                latest = s.scalar(select(ModelRow).where(ModelRow.study_id == study_id)
+                                  .order_by(ModelRow.id.desc()).limit(1))
+            spec = StudyCreate.model_validate(row.spec)
+            pruner = build_pruner(spec, self.store, on_fit=self._persist_model(study_id),
+                                  model=latest.blob if latest is not None else None)
+            study = optuna.load_study(study_name=row.name, storage=self.storage,
+                                      sampler=build_sampler(spec), pruner=pruner)
+            loaded = Loaded(study, spec, search_space(spec), spec_settings(spec), pruner)
+            self._loaded[study_id] = loaded
+            return loaded
+
+    def _persist_model(self, study_id: int):
+        def persist(pruner: SpectrumPruner) -> None:
+            if not isinstance(pruner, AeLLEPruner) or pruner.model is None:
+                return
+            model = pruner.model
+            h = model.history
+            metrics = {"fit_seconds": round(h.seconds, 3),
+                       "reconstruction": h.recon[-1] if h.recon else None,
+                       "prediction_error": h.predict[-1] if h.predict else None,
+                       "epochs": len(h.recon), "ramp_started": h.ramp_started}
+            with self.db.session() as s:
+                s.add(ModelRow(study_id=study_id, version=model.version,
+                               blob=model.to_bytes(), trials=pruner.fitted_on,
+                               spectra=model.n_train, metrics=metrics))
+                # keep the last few models: enough to inspect, bounded in size
+                old = s.scalars(select(ModelRow.id).where(ModelRow.study_id == study_id)
+                                .order_by(ModelRow.id.desc()).offset(5)).all()
+                if old:
+                    s.execute(delete(ModelRow).where(ModelRow.id.in_(old)))
+        return persist
+
+    def list_studies(self) -> list[dict]:
+        with self.db.session() as s:
+            names = s.scalars(select(StudyRow.name).order_by(StudyRow.created_at)).all()
+        return [self.summary(n) for n in names]
+
+    def summary(self, name: str) -> dict:
+        row = self._row(name)
+        loaded = self._load(row.study_id)
+        trials = loaded.study.get_trials(deepcopy=False)
+        counts = Counter(state_name(t) for t in trials)
+        used = sum(_counts_against_budget(t) for t in trials)
+        best = None
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
+        if done:
+            b = loaded.study.best_trial
+            best = {"number": b.number, "value": b.value, "params": b.params}
+        return {"name": row.name, "task": loaded.spec.task, "direction": loaded.spec.direction,
+                "pruner": loaded.spec.pruner.name, "shadow": loaded.spec.pruner.shadow,
+                "budget": row.budget, "used": used, "stopped": row.stopped,
+                "counts": dict(counts), "best": best,
+                "epochs_trained": sum(len(t.intermediate_values) for t in trials),
+                "created_at": row.created_at.isoformat()}
+
+    def stop_study(self, name: str) -> dict:
+        """No new trial is leased; running trials finish."""
+        row = self._row(name)
+        with self.db.session() as s:
+            s.get(StudyRow, row.study_id).stopped = True
+        return self.summary(name)
+
+    def spec(self, name: str) -> dict:
+        return self._row(name).spec
+
+    # ---- work
+    def lease(self, worker: str) -> Lease | None:
+        """A trial to run, from the oldest active study with budget left; None: no work."""
+        with self.db.session() as s:
+            rows = s.scalars(select(StudyRow).where(StudyRow.stopped.is_(False))
+                             .order_by(StudyRow.created_at)).all()
+        for row in rows:
+            lease = self._lease_from(row, worker)
+            if lease is not None:
+                return lease
+        return None
+
+    def _lease_from(self, row: StudyRow, worker: str) -> Lease | None:
+        loaded = self._load(row.study_id)
+        # budgets hold across threads (lock) and coordinator processes (advisory lock)
+        with self._lock("study", row.study_id), self.db.advisory_lock(row.study_id):
+            trials = loaded.study.get_trials(deepcopy=False)
+            waiting = any(t.state == TrialState.WAITING for t in trials)
+            used = sum(_counts_against_budget(t) for t in trials)
+            if not waiting and used >= row.budget:
+                return None
+            with warnings.catch_warnings():  # "heartbeat is meant for optimize()": we heartbeat
+                warnings.simplefilter("ignore", UserWarning)
+                trial = loaded.study.ask()
+            task = task_of(loaded.spec)
+            params = task.suggest(trial, loaded.space)
+            token = secrets.token_hex(16)
+            self.storage.record_heartbeat(trial._trial_id)
+            with self.db.session() as s:
+                s.merge(LeaseRow(trial_id=trial._trial_id, study_id=row.study_id, token=token,
+                                 worker=worker[:256], leased_at=dt.datetime.now(dt.UTC)))
+        frozen = self.storage.get_trial(trial._trial_id)
+        return Lease(study=row.name, trial_id=trial._trial_id, number=trial.number,
+                     task=loaded.spec.task, params=params, settings=loaded.settings,
+                     token=token, heartbeat_interval=self.settings.heartbeat_interval,
+                     retry_of=frozen.system_attrs.get("failed_trial"))
+
+    def _leased(self, trial_id: int, token: str) -> tuple[Loaded, FrozenTrial, LeaseRow]:
+        """The running trial behind a lease, or the error that says why not."""
+        with self.db.session() as s:
+            lease = s.get(LeaseRow, trial_id)
+        if lease is None:
+            raise NotFound(f"trial {trial_id} was never leased")
+        if not secrets.compare_digest(lease.token, token):
+            raise Conflict(f"trial {trial_id}: this lease is not the trial's current lease")
+        loaded = self._load(lease.study_id)
+        trial = self.storage.get_trial(trial_id)
+        return loaded, trial, lease
+
+    def heartbeat(self, trial_id: int, token: str) -> dict:
+        _, trial, _ = self._leased(trial_id, token)
+        if trial.state != TrialState.RUNNING:
+            raise Conflict(f"trial {trial_id} is {state_name(trial)}: stop working on it")
+        self.storage.record_heartbeat(trial_id)
+        return {"trial_id": trial_id, "state": "running"}
+
+    def _spectrum_size(self, loaded: Loaded, trial: FrozenTrial) -> int:
+        size = loaded.spectrum_sizes.get(trial._trial_id)
+        if size is None:
+            size = task_of(loaded.spec).spectrum_size(trial.params, loaded.settings)
+            loaded.spectrum_sizes[trial._trial_id] = size
+        return size
+
+    def report(self, trial_id: int, token: str, step: int, value: float,
+               spectrum: list[float] | None) -> dict:
+        """Store one epoch's value and spectrum, ask the pruner, and answer prune or continue
+        (a repeated report of the same epoch gets the same answer)."""
+        loaded, trial, _ = self._leased(trial_id, token)
+        if not math.isfinite(value):
+            raise Invalid(f"value must be finite, got {value} (report a diverged network as a "
+                          "result with state 'diverged')")
+        z = None
+        if spectrum is not None:
+            z = np.asarray(spectrum, dtype=np.float64)
+            expected = self._spectrum_size(loaded, trial)
+            if z.shape != (expected,):
+                raise Invalid(f"spectrum has {z.size} exponents; trial {trial.number} of "
+                              f"{loaded.spec.name} reports {expected}")
+            if not np.isfinite(z).all():
+                raise Invalid("spectrum has non-finite exponents (report a diverged network "
+                              "as a result with state 'diverged')")
+        max_epochs = loaded.settings["epochs"]
+        if step > max_epochs:
+            raise Invalid(f"epoch {step} is beyond the study's {max_epochs} epochs per trial")
+        with self._lock("trial", trial_id):
+            with self.db.session() as s:
+                old = s.get(ReportRow, (trial_id, step))
+            if old is not None:
+                same = old.value == value and (
+                    (z is None and old.spectrum is None)
+                    or (z is not None and old.spectrum == pack(z)))
+                if not same:
+                    raise Conflict(f"epoch {step} of trial {trial.number} was already reported "
+                                   "with other values")
+                return self._answer(old)
+            trial = self.storage.get_trial(trial_id)
+            if trial.state != TrialState.RUNNING:
+                raise Conflict(f"trial {trial.number} is {state_name(trial)}: no more reports")
+            with self.db.session() as s:
+                s.add(ReportRow(trial_id=trial_id, step=step, study_id=loaded.study._study_id,
+                                value=value, spectrum=None if z is None else pack(z),
+                                size=0 if z is None else z.size,
+                                max_le=None if z is None else float(z.max()),
+                                mean_le=None if z is None else float(z.mean())))
+            try:
+                handle = optuna.trial.Trial(loaded.study, trial_id)
+                handle.report(value, step)
+                prune = handle.should_prune()
+            except BaseException:  # no half-answered report: the worker may send it again
+                with self.db.session() as s:
+                    s.execute(delete(ReportRow).where(ReportRow.trial_id == trial_id,
+                                                      ReportRow.step == step))
+                raise
+            self.storage.record_heartbeat(trial_id)
+            attrs = self.storage.get_trial(trial_id).user_attrs
+            with self.db.session() as s:
+                row = s.get(ReportRow, (trial_id, step))
+                row.decision = "prune" if prune else "continue"
+                row.prediction = attrs.get(f"{ATTR}prediction") if attrs.get(
+                    f"{ATTR}step") == step else None
+                row.model = attrs.get(f"{ATTR}model") if attrs.get(f"{ATTR}step") == step \
+                    else None
+                row.reason = self._reason(loaded, attrs, step, prune)
+            return self._answer(row)
+
+    @staticmethod
+    def _reason(loaded: Loaded, attrs: dict, step: int, prune: bool) -> str | None:
+        if attrs.get(f"{ATTR}step") == step and attrs.get(f"{ATTR}decision"):
+            decision = attrs[f"{ATTR}decision"]
+            detail = attrs.get(f"{ATTR}reason")
+            return decision if not detail else f"{decision}: {detail}"
+        if prune:
+            return f"{loaded.spec.pruner.name} pruner"
+        return None
+
+    @staticmethod
+    def _answer(row: ReportRow) -> dict:
+        return {"trial_id": row.trial_id, "epoch": row.step, "decision": row.decision,
+                "prediction": row.prediction, "model": row.model, "reason": row.reason}
+
+    def finish(self, trial_id: int, token: str, state: str, value: float | None,
+               reason: str | None, retry: bool = False) -> dict:
+        """The trial's outcome: complete (with its final value), pruned (after the coordinator
+        said so), diverged (a non-finite loss or state) or failed (an error, with reason)."""
+        loaded, trial, _ = self._leased(trial_id, token)
+        with self._lock("trial", trial_id):
+            trial = self.storage.get_trial(trial_id)
+            if trial.state != TrialState.RUNNING:
+                if state_name(trial) == state and (state != "complete" or trial.value == value):
+                    return self._finished(trial)  # the same result again: idempotent
+                raise Conflict(f"trial {trial.number} is already {state_name(trial)}")
+            study = loaded.study
+            if state == "complete":
+                if value is None or not math.isfinite(value):
+                    raise Invalid("a complete trial needs a finite value")
+                study.tell(trial.number, value)
+            elif state == "pruned":
+                study.tell(trial.number, state=TrialState.PRUNED)
+            elif state == "diverged":
+                self.storage.set_trial_user_attr(trial_id, f"{ATTR}outcome", "diverged")
+                self.storage.set_trial_user_attr(trial_id, f"{ATTR}reason",
+                                                 (reason or "diverged")[:1024])
+                study.tell(trial.number, state=TrialState.PRUNED)
+            elif state == "failed":
+                self.storage.set_trial_user_attr(trial_id, f"{ATTR}outcome", "failed")
+                self.storage.set_trial_user_attr(trial_id, f"{ATTR}reason",
+                                                 (reason or "failed")[:1024])
+                study.tell(trial.number, state=TrialState.FAIL)
+                if retry:  # the worker stopped, not the trial: run it again, same parameters
+                    self._retry(study, self.storage.get_trial(trial_id))
+            else:
+                raise Invalid(f"state must be complete, pruned, diverged or failed, got "
+                              f"{state!r}")
+            with self.db.session() as s:
+                s.get(LeaseRow, trial_id).finished_at = dt.datetime.now(dt.UTC)
+        if state == "complete" and loaded.spectrum_pruner is not None:
+            loaded.spectrum_pruner.refresh(study)  # AeLLE: refits in the background
+        return self._finished(self.storage.get_trial(trial_id))
+
+    def _retry(self, study: optuna.Study, failed: FrozenTrial) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            RetryHeartbeatStaleTrialCallback(max_retry=self.settings.max_retry)(study, failed)
+
+    @staticmethod
+    def _finished(trial: FrozenTrial) -> dict:
+        return {"trial_id": trial._trial_id, "number": trial.number, "state": state_name(trial),
+                "value": trial.value}
+
+    # ---- reading
+    def trials(self, name: str, state: str | None = None, top: int | None = None,
+               order: str = "value") -> list[dict]:
+        """The study's trials ranked: best value first (the direction decides), trials without
+        a value after, by number."""
+        row = self._row(name)
+        loaded = self._load(row.study_id)
+        trials = loaded.study.get_trials(deepcopy=False)
+        if state is not None:
+            trials = [t for t in trials if state_name(t) == state]
+        last = self._last_reports([t._trial_id for t in trials])
+        sign = 1.0 if loaded.spec.direction == "minimize" else -1.0
+
+        def key(t: FrozenTrial):
+            if order == "number":
+                return (0, t.number)
+            v = t.value if t.value is not None else _last_value(t)
+            return (v is None, sign * v if v is not None else 0.0, t.number)
+
+        trials = sorted(trials, key=key)
+        if top is not None:
+            trials = trials[:top]
+        return [self._trial_row(t, last.get(t._trial_id)) for t in trials]
+
+    def _last_reports(self, ids: list[int]) -> dict[int, ReportRow]:
+        if not ids:
+            return {}
+        with self.db.session() as s:
+            last = (select(ReportRow.trial_id, func.max(ReportRow.step).label("step"))
+                    .where(ReportRow.trial_id.in_(ids)).group_by(ReportRow.trial_id)
+                    .subquery())
+            rows = s.scalars(select(ReportRow).join(
+                last, (ReportRow.trial_id == last.c.trial_id) & (ReportRow.step == last.c.step)
+            )).all()
+        return {r.trial_id: r for r in rows}
+
+    @staticmethod
+    def _trial_row(t: FrozenTrial, last: ReportRow | None) -> dict:
+        a = t.user_attrs
+        return {"number": t.number, "trial_id": t._trial_id, "state": state_name(t),
+                "value": t.value, "last_value": _last_value(t), "params": t.params,
+                "epochs": len(t.intermediate_values),
+                "max_le": last.max_le if last else None, "mean_le": last.mean_le if last else None,
+                "prediction": last.prediction if last else None,
+                "decision": last.decision if last else None,
+                "reason": a.get(f"{ATTR}reason") if t.state in (TrialState.PRUNED,
+                                                                 TrialState.FAIL)
+                else None,
+                "retry_of": t.system_attrs.get("failed_trial")}
+
+    def trial(self, name: str, number: int) -> dict:
+        row = self._row(name)
+        loaded = self._load(row.study_id)
+        trials = [t for t in loaded.study.get_trials(deepcopy=False) if t.number == number]
+        if not trials:
+            raise NotFound(f"study {name!r} has no trial {number}")
+        t = trials[0]
+        with self.db.session() as s:
+            reports = s.scalars(select(ReportRow).where(ReportRow.trial_id == t._trial_id)
+                                .order_by(ReportRow.step)).all()
+        out = self._trial_row(t, reports[-1] if reports else None)
+        out["reports"] = [{"epoch": r.step, "value": r.value, "decision": r.decision,
+                           "prediction": r.prediction, "model": r.model, "reason": r.reason,
+                           "spectrum": None if r.spectrum is None
+                           else r.spectrum_array().tolist()} for r in reports]
+        out["user_attrs"] = {k: v for k, v in t.user_attrs.items()}
+        return out
+
+    def model_status(self, name: str) -> dict:
+        row = self._row(name)
+        loaded = self._load(row.study_id)
+        with self.db.session() as s:
+            latest = s.scalar(select(ModelRow).where(ModelRow.study_id == row.study_id)
+                              .order_by(ModelRow.id.desc()).limit(1))
+            n_models = s.scalar(select(func.count()).select_from(ModelRow)
+                                .where(ModelRow.study_id == row.study_id))
+        p = loaded.spectrum_pruner
+        status = {"pruner": loaded.spec.pruner.name,
+                  "fitting": isinstance(p, AeLLEPruner) and p._thread is not None
+                  and p._thread.is_alive(),
+                  "in_use": getattr(getattr(p, "_scorer", None), "version", None),
+                  "models_kept": n_models, "latest": None}
+        if latest is not None:
+            status["latest"] = {"version": latest.version, "trials": latest.trials,
+                                "spectra": latest.spectra, "metrics": latest.metrics,
+                                "created_at": latest.created_at.isoformat()}
+        return status
+
+    def model_bytes(self, name: str) -> bytes:
+        row = self._row(name)
+        with self.db.session() as s:
+            latest = s.scalar(select(ModelRow).where(ModelRow.study_id == row.study_id)
+                              .order_by(ModelRow.id.desc()).limit(1))
+        if latest is None:
+            raise NotFound(f"study {name!r} has no AeLLE model yet")
+        return latest.blob
+
+    def wait_for_models(self, timeout: float = 60.0) -> None:
+        """Join running background refits (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        for loaded in list(self._loaded.values()):
+            p = loaded.spectrum_pruner
+            if isinstance(p, AeLLEPruner):
+                p.wait(max(0.0, deadline - time.monotonic()))
+
+
+def _last_value(t: FrozenTrial) -> float | None:
+    if not t.intermediate_values:
+        return None
+    return t.intermediate_values[max(t.intermediate_values)]

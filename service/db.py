@@ -1,0 +1,172 @@
+"""The coordinator's own tables, beside Optuna's in the same database (SQLAlchemy 2).
+
+Optuna owns studies and trials (touched only through its storage API); these tables hold what
+Optuna has no place for: each study's specification and budget, the lease of each running
+trial, every epoch's report (value, spectrum, decision) and the study's AeLLE models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+
+import numpy as np
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+
+class StoreError(RuntimeError):
+    """The database failed (driver or connection error), whatever the backend."""
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class StudyRow(Base):
+    __tablename__ = "aelle_studies"
+
+    study_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # Optuna's study id
+    name: Mapped[str] = mapped_column(String(512), unique=True)
+    spec: Mapped[dict] = mapped_column(JSON)
+    budget: Mapped[int] = mapped_column(Integer)
+    stopped: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class LeaseRow(Base):
+    __tablename__ = "aelle_leases"
+
+    trial_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # Optuna's trial id
+    study_id: Mapped[int] = mapped_column(ForeignKey("aelle_studies.study_id"), index=True)
+    token: Mapped[str] = mapped_column(String(64))
+    worker: Mapped[str] = mapped_column(String(256))
+    leased_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReportRow(Base):
+    __tablename__ = "aelle_reports"
+
+    trial_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(Integer, index=True)
+    value: Mapped[float] = mapped_column(Float)
+    spectrum: Mapped[bytes | None] = mapped_column(LargeBinary)  # float64, little-endian
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    max_le: Mapped[float | None] = mapped_column(Float)
+    mean_le: Mapped[float | None] = mapped_column(Float)
+    decision: Mapped[str | None] = mapped_column(String(16))  # "continue" / "prune"
+    prediction: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(String(1024))
+    model: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    def spectrum_array(self) -> np.ndarray | None:
+        return None if self.spectrum is None else np.frombuffer(self.spectrum, dtype="<f8")
+
+
+def pack(spectrum: np.ndarray) -> bytes:
+    return np.ascontiguousarray(spectrum, dtype="<f8").tobytes()
+
+
+class ModelRow(Base):
+    __tablename__ = "aelle_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(Integer, index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
+    trials: Mapped[int] = mapped_column(Integer)
+    spectra: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+def engine_for(url: str) -> Engine:
+    """An engine for ``url``; SQLite waits for locks (several writers share the file) and
+    keeps foreign keys."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn, _):
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class Database:
+    """The project's tables and the one session scope through which they are used."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = engine_for(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def create_tables(self) -> None:
+        with self._wrap():
+            Base.metadata.create_all(self.engine)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back on any error; driver
+        errors come out as StoreError."""
+        with self._wrap(), self._sessions() as s, s.begin():
+            yield s
+
+    @contextlib.contextmanager
+    def _wrap(self) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as e:
+            # the driver's text can hold the URL or the statement: it stays in __cause__
+            raise StoreError(f"database error ({type(e).__name__})") from e
+
+    @contextlib.contextmanager
+    def advisory_lock(self, key: int) -> Iterator[None]:
+        """Serialise a critical section across processes (PostgreSQL advisory lock); on other
+        backends a no-op (one coordinator process; callers also hold a thread lock)."""
+        if not self.postgres:
+            yield
+            return
+        with self._wrap(), self.engine.connect() as conn:
+            conn.execute(select(func.pg_advisory_lock(key)))
+            try:
+                yield
+            finally:
+                conn.execute(select(func.pg_advisory_unlock(key)))
+                conn.commit()
+
+    def ping(self) -> None:
+        with self._wrap(), self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
