@@ -1,0 +1,101 @@
+"""The worker's side of the coordinator's REST interface.
+
+Transient faults (the coordinator unreachable or restarting, timeouts, 502/503/504) are retried
+with exponential backoff up to ``patience`` seconds; a refusal (4xx) is not: it raises
+:class:`Rejected`, or :class:`LeaseLost` when the coordinator says the trial is no longer this
+worker's (409: failed after a missed heartbeat, or finished).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+import httpx
+
+log = logging.getLogger("aelle.worker")
+PREFIX = "/api/v1"
+TRANSIENT_STATUS = {502, 503, 504}
+
+
+class Rejected(RuntimeError):
+    """The coordinator refused a request (4xx); the message is its explanation."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(f"{status}: {detail}")
+        self.status, self.detail = status, detail
+
+
+class LeaseLost(Rejected):
+    """The trial is no longer this worker's to run."""
+
+
+class Unreachable(RuntimeError):
+    """The coordinator did not answer within the worker's patience."""
+
+
+class CoordinatorClient:
+    def __init__(self, url: str, token: str, *, timeout: float = 30.0, patience: float = 300.0,
+                 transport: httpx.BaseTransport | None = None):
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https://, got {url!r}")
+        if not token:
+            raise ValueError("a worker token is required (--token or AELLE_WORKER_TOKEN)")
+        self.patience = patience
+        self._http = httpx.Client(base_url=url.rstrip("/") + PREFIX, timeout=timeout,
+                                  headers={"Authorization": f"Bearer {token}"},
+                                  transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        deadline = time.monotonic() + self.patience
+        delay = 0.5
+        while True:
+            try:
+                r = self._http.post(path, json=body)
+            except httpx.TransportError as e:
+                problem = f"{type(e).__name__}: {e}"
+            else:
+                if r.status_code < 400:
+                    return r.json()
+                if r.status_code not in TRANSIENT_STATUS:
+                    detail = _detail(r)
+                    kind = LeaseLost if r.status_code == 409 else Rejected
+                    raise kind(r.status_code, detail)
+                problem = f"HTTP {r.status_code}"
+            if time.monotonic() + delay > deadline:
+                raise Unreachable(f"POST {path}: {problem}; gave up after {self.patience:.0f} s")
+            log.warning("POST %s: %s; retrying in %.1f s", path, problem, delay)
+            time.sleep(delay * (0.75 + 0.5 * random.random()))  # jitter: workers spread out
+            delay = min(delay * 2, 30.0)
+
+    def lease(self, worker: str) -> dict[str, Any] | None:
+        got = self._post("/leases", {"worker": worker})
+        return None if got.get("trial_id") is None else got
+
+    def report(self, trial_id: int, lease: str, epoch: int, value: float,
+               spectrum: list[float] | None) -> dict[str, Any]:
+        return self._post(f"/trials/{trial_id}/reports",
+                          {"lease": lease, "epoch": epoch, "value": value,
+                           "spectrum": spectrum})
+
+    def heartbeat(self, trial_id: int, lease: str) -> dict[str, Any]:
+        return self._post(f"/trials/{trial_id}/heartbeat", {"lease": lease})
+
+    def result(self, trial_id: int, lease: str, state: str, value: float | None = None,
+               reason: str | None = None, retry: bool = False) -> dict[str, Any]:
+        return self._post(f"/trials/{trial_id}/result",
+                          {"lease": lease, "state": state, "value": value, "reason": reason,
+                           "retry": retry})
+
+
+def _detail(r: httpx.Response) -> str:
+    try:
+        detail = r.json().get("detail", r.text)
+    except ValueError:
+        detail = r.text
+    return detail if isinstance(detail, str) else str(detail)

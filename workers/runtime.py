@@ -1,0 +1,193 @@
+"""The worker loop: lease a trial, train it epoch by epoch under a heartbeat, report each epoch,
+stop when told to prune, post the result.
+
+Task code never sees HTTP: the training loop (:func:`tasks.run_trial`) calls back after every
+epoch, and the callback reports to the coordinator and answers whether to go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+
+import torch
+
+from tasks import run_trial
+from workers.client import CoordinatorClient, LeaseLost, Rejected, Unreachable
+
+log = logging.getLogger("aelle.worker")
+
+
+class Heartbeat:
+    """Heartbeats a trial from a thread while the trial runs; ``lost`` is set when the
+    coordinator says the trial is no longer ours."""
+
+    def __init__(self, client: CoordinatorClient, trial_id: int, lease: str, interval: float):
+        self.client, self.trial_id, self.lease, self.interval = client, trial_id, lease, interval
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{trial_id}",
+                                        daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.client.heartbeat(self.trial_id, self.lease)
+            except LeaseLost:
+                self.lost.set()
+                return
+            except (Rejected, Unreachable) as e:
+                log.warning("trial %d: heartbeat failed: %s", self.trial_id, e)
+
+
+class Stopped(Exception):
+    """The worker was asked to stop (SIGTERM) while a trial ran."""
+
+
+@dataclass
+class Progress:
+    """One line per trial, rewritten after each epoch when the output is a terminal."""
+
+    label: str
+    epochs: int
+    tty: bool = field(default_factory=lambda: sys.stderr.isatty())
+
+    def epoch(self, epoch: int, value: float, decision: str, prediction: float | None) -> None:
+        done = min(epoch, self.epochs)
+        bar = "#" * round(20 * done / self.epochs) + "." * (20 - round(20 * done / self.epochs))
+        pred = "" if prediction is None else f" predicted {prediction:.4g}"
+        line = f"{self.label} [{bar}] epoch {epoch}/{self.epochs} loss {value:.4g}{pred} {decision}"
+        if self.tty:
+            print("\r" + line, end="", file=sys.stderr, flush=True)
+        else:
+            log.info(line)
+
+    def end(self, outcome: str) -> None:
+        if self.tty:
+            print(f" -> {outcome}", file=sys.stderr, flush=True)
+        else:
+            log.info("%s -> %s", self.label, outcome)
+
+
+class Worker:
+    """``concurrency`` trials at once (threads sharing the CPU cores or one GPU); ``burst``:
+    return when the coordinator has no work instead of polling."""
+
+    def __init__(self, client: CoordinatorClient, name: str = "worker", concurrency: int = 1,
+                 burst: bool = False, poll: float = 2.0, progress: bool = True):
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be positive, got {concurrency}")
+        self.client, self.name, self.concurrency = client, name, concurrency
+        self.burst, self.poll, self.progress = burst, poll, progress
+        self.stopping = threading.Event()
+        self.counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
+
+    def stop(self, *_) -> None:
+        """Take no more work; the running trials stop at their next epoch and are handed back
+        to be run again."""
+        if not self.stopping.is_set():
+            log.info("%s: stopping (running trials are handed back)", self.name)
+        self.stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def run(self) -> Counter[str]:
+        if self.concurrency > 1 and not torch.cuda.is_available():
+            torch.set_num_threads(max(1, torch.get_num_threads() // self.concurrency))
+        threads = [threading.Thread(target=self._loop, args=(i,), name=f"{self.name}-{i}")
+                   for i in range(self.concurrency)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(0.5)  # short joins: the main thread stays responsive to signals
+        return self.counts
+
+    def _count(self, what: str) -> None:
+        with self._counts_lock:
+            self.counts[what] += 1
+
+    def _loop(self, slot: int) -> None:
+        me = f"{self.name}/{slot}" if self.concurrency > 1 else self.name
+        while not self.stopping.is_set():
+            try:
+                lease = self.client.lease(me)
+            except Unreachable as e:
+                log.error("%s: %s", me, e)
+                self._count("unreachable")
+                return
+            if lease is None:
+                if self.burst:
+                    return
+                self.stopping.wait(self.poll)
+                continue
+            self._count(self.run_one(lease))
+
+    def run_one(self, lease: dict) -> str:
+        """Run one leased trial to its end; the outcome as the coordinator recorded it."""
+        tid, token = lease["trial_id"], lease["token"]
+        settings = lease["settings"]
+        progress = Progress(f"{lease['study']} #{lease['number']}", settings["epochs"]) \
+            if self.progress else None
+        hb = Heartbeat(self.client, tid, token, lease["heartbeat_interval"])
+
+        def after_epoch(report) -> bool:
+            if hb.lost.is_set():
+                raise LeaseLost(409, "heartbeat refused: the trial is no longer ours")
+            if self.stopping.is_set():
+                raise Stopped
+            spectrum = None if report.spectrum is None else report.spectrum.tolist()
+            answer = self.client.report(tid, token, report.epoch, report.value, spectrum)
+            if progress:
+                progress.epoch(report.epoch, report.value, answer["decision"],
+                               answer.get("prediction"))
+            return answer["decision"] != "prune"
+
+        try:
+            with hb:
+                outcome = run_trial(lease["task"], lease["params"], settings,
+                                    seed=lease["number"], callback=after_epoch)
+            if outcome.state == "complete":
+                got = self.client.result(tid, token, "complete", outcome.value)
+            elif outcome.state == "pruned":
+                got = self.client.result(tid, token, "pruned", reason=outcome.reason)
+            else:
+                got = self.client.result(tid, token, "diverged", reason=outcome.reason)
+        except Stopped:
+            got = self._give_back(tid, token, "the worker was stopped", retry=True)
+        except LeaseLost as e:
+            log.warning("trial %d: %s", tid, e.detail)
+            got = {"state": "lost"}
+        except Unreachable as e:
+            log.error("trial %d: %s", tid, e)
+            got = {"state": "unreachable"}
+        except Exception as e:  # the trial failed: say why, with the traceback's last line
+            log.error("trial %d failed:\n%s", tid, traceback.format_exc())
+            got = self._give_back(tid, token, f"{type(e).__name__}: {e}"[:4000], retry=False)
+        if progress:
+            progress.end(got.get("state", "?"))
+        return got.get("state", "?")
+
+    def _give_back(self, tid: int, token: str, reason: str, retry: bool) -> dict:
+        try:
+            return self.client.result(tid, token, "failed", reason=reason, retry=retry)
+        except (Rejected, Unreachable) as e:
+            log.error("trial %d: could not report the failure: %s", tid, e)
+            return {"state": "unreported"}
+
