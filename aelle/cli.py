@@ -116,14 +116,19 @@ def main(argv=None) -> int:
                                      "recurrent networks for hyperparameter search")
     sub = parser.add_subparsers(dest="command", required=True)
     add_spectrum_parser(sub)
-    # Imported here: the science package stays importable without the task code.
+    # Imported here: the science package stays importable without the task, worker and
+    # service code.
+    from service.cli import ApiError, add_service_parsers
     from tasks.cli import add_train_parser
+    from workers.cli import add_worker_parser
 
     add_train_parser(sub)
+    add_service_parsers(sub)
+    add_worker_parser(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, KeyError, SpectrumDivergedError) as err:
+    except (ValueError, KeyError, SpectrumDivergedError, ApiError) as err:
         print(f"aelle {args.command}: error: {err}", file=sys.stderr)
         return 2
 
