@@ -374,7 +374,8 @@ class Coordinator:
             try:
                 handle = optuna.trial.Trial(loaded.study, trial_id)
                 handle.report(value, step)
-                prune = handle.should_prune()
+                # the last epoch has nothing left to save: the trial completes
+                prune = handle.should_prune() and step < max_epochs
             except BaseException:  # no half-answered report: the worker may send it again
                 with self.db.session() as s:
                     s.execute(delete(ReportRow).where(ReportRow.trial_id == trial_id,
