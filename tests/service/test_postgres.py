@@ -1,0 +1,85 @@
+"""On PostgreSQL: eight workers at once against one coordinator, and two coordinators sharing
+one database. Skipped (with the reason) where no PostgreSQL answers; CI sets
+AELLE_REQUIRE_POSTGRES=1, which turns that skip into a failure."""
+
+import os
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import func, select
+
+from service.coordinator import Coordinator
+from service.db import LeaseRow, ReportRow
+from service.specs import StudyCreate
+from tests.service.support import USER, service_settings, serving, study
+from workers.client import CoordinatorClient
+from workers.runtime import Worker
+
+ADMIN = os.environ.get("AELLE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def pg_url():
+    try:
+        admin = psycopg.connect(ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as e:
+        reason = f"no PostgreSQL at {ADMIN}: {str(e).strip().splitlines()[0]}"
+        if os.environ.get("AELLE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason + " (AELLE_REQUIRE_POSTGRES=1)")
+        pytest.skip(reason)
+    name = f"aelle_test_{secrets.token_hex(4)}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    base = ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def test_eight_workers_budget_exact_no_double_lease_every_report_stored(pg_url):
+    settings = service_settings(pg_url)
+    with serving(settings) as url:
+        r = httpx.post(f"{url}/api/v1/studies", json=study(budget=24, epochs=1), headers=USER)
+        assert r.status_code == 201, r.text
+
+        def one_worker(i):
+            client = CoordinatorClient(url, "worker-secret")
+            try:
+                return Worker(client, name=f"w{i}", burst=True, progress=False).run()
+            finally:
+                client.close()
+
+        with ThreadPoolExecutor(8) as pool:
+            counts = list(pool.map(one_worker, range(8)))
+        assert sum(sum(c.values()) for c in counts) == 24
+        trials = httpx.get(f"{url}/api/v1/studies/s/trials", headers=USER).json()["data"]
+    assert len(trials) == 24 and len({t["trial_id"] for t in trials}) == 24
+    check = Coordinator(settings)
+    with check.db.session() as s:
+        leases = s.scalars(select(LeaseRow.trial_id)).all()
+        reports = s.scalar(select(func.count()).select_from(ReportRow))
+    assert sorted(leases) == sorted(t["trial_id"] for t in trials)  # one lease per trial
+    assert reports == sum(t["epochs"] for t in trials)  # every reported epoch stored
+
+
+def test_two_coordinators_on_one_database_keep_the_budget(pg_url):
+    a, b = Coordinator(service_settings(pg_url)), Coordinator(service_settings(pg_url))
+    a.create_study(StudyCreate.model_validate(study(budget=10)))
+    got, lock = [], threading.Lock()
+
+    def take(c, i):
+        while (lease := c.lease(f"w{i}")) is not None:
+            with lock:
+                got.append(lease.trial_id)
+
+    threads = [threading.Thread(target=take, args=(c, i)) for i, c in enumerate([a, b] * 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 10 and len(set(got)) == 10
