@@ -119,12 +119,14 @@ def main(argv=None) -> int:
     # Imported here: the science package stays importable without the task, worker and
     # service code.
     from service.cli import ApiError, add_service_parsers
+    from service.demo import add_demo_parser
     from tasks.cli import add_train_parser
     from workers.cli import add_worker_parser
 
     add_train_parser(sub)
     add_service_parsers(sub)
     add_worker_parser(sub)
+    add_demo_parser(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

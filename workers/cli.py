@@ -30,6 +30,7 @@ def add_worker_parser(sub) -> None:
 
 def run_worker(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     if args.concurrency < 1:
         raise ValueError(f"--concurrency must be positive, got {args.concurrency}")
     client = CoordinatorClient(args.url, args.token or "", patience=args.patience)

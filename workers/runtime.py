@@ -65,21 +65,22 @@ class Progress:
     epochs: int
     tty: bool = field(default_factory=lambda: sys.stderr.isatty())
 
+    last: str = ""
+
     def epoch(self, epoch: int, value: float, decision: str, prediction: float | None) -> None:
         done = min(epoch, self.epochs)
         bar = "#" * round(20 * done / self.epochs) + "." * (20 - round(20 * done / self.epochs))
         pred = "" if prediction is None else f" predicted {prediction:.4g}"
-        line = f"{self.label} [{bar}] epoch {epoch}/{self.epochs} loss {value:.4g}{pred} {decision}"
+        self.last = f"epoch {epoch}/{self.epochs} loss {value:.4g}{pred}"
         if self.tty:
-            print("\r" + line, end="", file=sys.stderr, flush=True)
-        else:
-            log.info(line)
+            print(f"\r{self.label} [{bar}] {self.last} {decision}", end="", file=sys.stderr,
+                  flush=True)
 
     def end(self, outcome: str) -> None:
         if self.tty:
             print(f" -> {outcome}", file=sys.stderr, flush=True)
-        else:
-            log.info("%s -> %s", self.label, outcome)
+        else:  # a log, not a terminal: one line per trial
+            log.info("%s: %s -> %s", self.label, self.last or "no epoch", outcome)
 
 
 class Worker:

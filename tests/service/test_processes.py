@@ -5,7 +5,6 @@ mid-study."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,10 @@ import time
 import httpx
 import pytest
 
+from service.local import free_port
 from tests.service.support import SETTINGS, USER
 
 API = "/api/v1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
