@@ -119,6 +119,7 @@ def main(argv=None) -> int:
     # Imported here: the science package stays importable without the task, worker and
     # service code.
     from service.cli import ApiError, add_service_parsers
+    from service.db import StoreError
     from service.demo import add_demo_parser
     from tasks.cli import add_train_parser
     from workers.cli import add_worker_parser
@@ -130,7 +131,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, KeyError, SpectrumDivergedError, ApiError) as err:
+    except (ValueError, KeyError, SpectrumDivergedError, ApiError, StoreError) as err:
         print(f"aelle {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -30,6 +30,8 @@ def add_service_parsers(sub) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--database-url", help="overrides AELLE_DATABASE_URL")
+    p.add_argument("--wait-db", type=float, default=0.0, metavar="SECONDS",
+                   help="wait up to this long for the database to answer before starting")
     p.set_defaults(func=run_serve)
 
     p = sub.add_parser("submit", help="create a study from a YAML/JSON file or flags")
@@ -73,6 +75,10 @@ def run_serve(args) -> int:
     overrides = {"database_url": args.database_url} if args.database_url else {}
     settings = ServiceSettings(**overrides)
     settings.require_tokens()
+    if args.wait_db > 0:
+        from service.db import Database
+
+        Database(settings.database_url).wait(args.wait_db)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -170,3 +171,16 @@ class Database:
     def ping(self) -> None:
         with self._wrap(), self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+    def wait(self, seconds: float) -> None:
+        """Ping until the database answers (a container may start before it), at most
+        ``seconds``; StoreError after that."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                self.ping()
+                return
+            except StoreError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(1.0)
