@@ -310,7 +310,7 @@ class Coordinator:
             lease = s.get(LeaseRow, trial_id)
         if lease is None:
             raise NotFound(f"trial {trial_id} was never leased")
-        if not secrets.compare_digest(lease.token, token):
+        if not secrets.compare_digest(lease.token.encode(), token.encode()):
             raise Conflict(f"trial {trial_id}: this lease is not the trial's current lease")
         loaded = self._load(lease.study_id)
         trial = self.storage.get_trial(trial_id)

@@ -134,6 +134,17 @@ def test_reports_are_checked_stored_and_idempotent(client):
     assert detail["reports"][0]["value"] == 2.0 and detail["reports"][0]["spectrum"] == [0.1] * 8
 
 
+def test_odd_ids_and_leases_found_by_fuzzing_are_client_errors(client):
+    client.post(f"{API}/studies", json=study(), headers=USER)
+    got = lease(client)
+    assert report(client, {**got, "token": "\u0080"}).status_code == 409
+    big = {**got, "trial_id": 2**63}
+    assert report(client, big).status_code == 422
+    r = client.post(f"{API}/trials/{2**63}/heartbeat", json={"lease": "x"}, headers=WORKER)
+    assert r.status_code == 422
+    assert client.get(f"{API}/studies/s/trials/{2**63}", headers=USER).status_code == 422
+
+
 def test_results_complete_diverged_failed_and_repeats(client):
     client.post(f"{API}/studies", json=study(budget=3), headers=USER)
     a, b, c = lease(client), lease(client), lease(client)

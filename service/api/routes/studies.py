@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from service.api.deps import CoordinatorDep, UserAuth
 from service.api.schemas import (
@@ -64,7 +64,7 @@ def list_trials(name: str, c: CoordinatorDep, state: States | None = None,
 
 
 @router.get("/{name}/trials/{number}", response_model=TrialDetail)
-def get_trial(name: str, number: int, c: CoordinatorDep):
+def get_trial(name: str, number: Annotated[int, Path(ge=0, le=2**31 - 1)], c: CoordinatorDep):
     """One trial with its value, spectrum and decision at every epoch."""
     return c.trial(name, number)
 

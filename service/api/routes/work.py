@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from service.api.deps import CoordinatorDep, WorkerAuth
 from service.api.schemas import (
@@ -18,6 +20,7 @@ from service.api.schemas import (
 )
 
 router = APIRouter(tags=["work"], dependencies=WorkerAuth)
+TrialId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the trial id of the lease")]
 
 
 @router.post("/leases", response_model=LeasePublic | NoWork)
@@ -28,18 +31,18 @@ def lease(body: LeaseRequest, c: CoordinatorDep):
 
 
 @router.post("/trials/{trial_id}/reports", response_model=ReportPublic)
-def report(trial_id: int, body: ReportCreate, c: CoordinatorDep):
+def report(trial_id: TrialId, body: ReportCreate, c: CoordinatorDep):
     """One epoch's validation value and spectrum; the answer says continue or prune."""
     return c.report(trial_id, body.lease, body.epoch, body.value, body.spectrum)
 
 
 @router.post("/trials/{trial_id}/heartbeat", response_model=HeartbeatPublic)
-def heartbeat(trial_id: int, body: HeartbeatCreate, c: CoordinatorDep):
+def heartbeat(trial_id: TrialId, body: HeartbeatCreate, c: CoordinatorDep):
     """The worker is alive and still on this trial."""
     return c.heartbeat(trial_id, body.lease)
 
 
 @router.post("/trials/{trial_id}/result", response_model=ResultPublic)
-def result(trial_id: int, body: ResultCreate, c: CoordinatorDep):
+def result(trial_id: TrialId, body: ResultCreate, c: CoordinatorDep):
     """The trial's outcome: complete (final value), pruned, diverged or failed (reason)."""
     return c.finish(trial_id, body.lease, body.state, body.value, body.reason, body.retry)

@@ -1,0 +1,223 @@
+"""Load on the coordinator: simulated workers posting per-epoch reports with 256-value spectra,
+against the same calls made directly through Optuna on the same database.
+
+Service: ``aelle serve`` in its own process on PostgreSQL; ``--workers`` threads each lease a
+trial, post reports (epoch, value, spectrum) until told to prune or the last epoch, post the
+result, lease again. Direct: the same number of threads each ``study.ask()``, then per epoch
+``trial.report`` + the spectrum as a user attribute + ``trial.should_prune()`` (median pruner),
+``study.tell``. Sustained reports per second over ``--seconds`` and the latency of each report.
+
+Target (issue "coordinator"): >= 300 reports/s with p99 <= 100 ms on 2 cores, and at most 2x the
+cost of the direct Optuna calls.
+
+Usage: python bench/service_load.py [--database postgresql+psycopg://postgres@127.0.0.1/test]
+       [--workers 16] [--seconds 20] [--pruner aelle|median|none] [--out bench/results]
+The database must exist; a fresh schema is made in a new database next to it and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import optuna
+import psycopg
+
+EPOCHS = 20
+SIZE = 256
+
+
+def fresh_database(admin_url: str) -> tuple[str, callable]:
+    plain = admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    admin = psycopg.connect(plain, autocommit=True)
+    name = f"aelle_load_{secrets.token_hex(4)}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+
+    def drop():
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
+
+    return admin_url.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+def fake_report(rng, epoch):
+    value = float(2.3 * np.exp(-0.1 * epoch) + 0.05 * rng.standard_normal())
+    spectrum = np.sort(rng.normal(-0.5, 0.3, SIZE))[::-1]
+    return value, spectrum.tolist()
+
+
+class Recorder:
+    def __init__(self):
+        self.latencies: list[float] = []
+        self.lock = threading.Lock()
+        self.errors = 0
+
+    def add(self, seconds):
+        with self.lock:
+            self.latencies.append(seconds)
+
+    def summary(self, seconds: float) -> dict:
+        ms = np.asarray(self.latencies) * 1e3
+        return {"reports": len(ms), "per_second": len(ms) / seconds,
+                "p50_ms": float(np.percentile(ms, 50)) if len(ms) else None,
+                "p99_ms": float(np.percentile(ms, 99)) if len(ms) else None,
+                "errors": self.errors}
+
+
+def service_load(db_url, workers, seconds, pruner) -> dict:
+    port = 18000 + secrets.randbelow(2000)
+    env = {**os.environ, "AELLE_DATABASE_URL": db_url, "AELLE_USER_TOKEN": "u",
+           "AELLE_WORKER_TOKEN": "w"}
+    proc = subprocess.Popen([sys.executable, "-m", "aelle.cli", "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    url = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        spec = {"name": "load", "task": "smnist", "budget": 100_000, "epochs": EPOCHS,
+                "settings": {"hidden": SIZE}, "pruner": {"name": pruner}}
+        httpx.post(f"{url}/studies", json=spec, headers={"Authorization": "Bearer u"},
+                   timeout=60).raise_for_status()
+        rec, stop = Recorder(), threading.Event()
+
+        def worker(i):
+            rng = np.random.default_rng(i)
+            with httpx.Client(base_url=url, timeout=60,
+                              headers={"Authorization": "Bearer w"}) as c:
+                while not stop.is_set():
+                    lease = c.post("/leases", json={"worker": f"load{i}"}).json()
+                    tid, token = lease["trial_id"], lease["token"]
+                    state = "complete"
+                    for epoch in range(EPOCHS + 1):
+                        value, spectrum = fake_report(rng, epoch)
+                        t0 = time.perf_counter()
+                        r = c.post(f"/trials/{tid}/reports", json={
+                            "lease": token, "epoch": epoch, "value": value,
+                            "spectrum": spectrum})
+                        if r.status_code != 200:
+                            rec.errors += 1
+                            break
+                        rec.add(time.perf_counter() - t0)
+                        if r.json()["decision"] == "prune" or stop.is_set():
+                            state = "pruned"
+                            break
+                    c.post(f"/trials/{tid}/result", json={"lease": token, "state": state,
+                                                          "value": value})
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+        for t in threads:
+            t.start()
+        time.sleep(3)  # warm up: connections, the first trials
+        rec.latencies.clear()
+        t0 = time.perf_counter()
+        time.sleep(seconds)
+        with rec.lock:
+            out = rec.summary(time.perf_counter() - t0)
+        stop.set()
+        for t in threads:
+            t.join()
+        return out
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def direct_load(db_url, workers, seconds) -> dict:
+    storage = optuna.storages.RDBStorage(db_url, engine_kwargs={"pool_size": workers + 4})
+    study = optuna.create_study(study_name="direct", storage=storage,
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=5))
+    rec, stop = Recorder(), threading.Event()
+
+    def worker(i):
+        rng = np.random.default_rng(100 + i)
+        while not stop.is_set():
+            trial = study.ask()
+            value = 0.0
+            pruned = False
+            for epoch in range(EPOCHS + 1):
+                value, spectrum = fake_report(rng, epoch)
+                t0 = time.perf_counter()
+                trial.report(value, epoch)
+                trial.set_user_attr(f"spectrum:{epoch}", spectrum)
+                pruned = trial.should_prune()
+                rec.add(time.perf_counter() - t0)
+                if pruned or stop.is_set():
+                    break
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED if pruned else None,
+                       values=None if pruned else value)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    time.sleep(3)
+    rec.latencies.clear()
+    t0 = time.perf_counter()
+    time.sleep(seconds)
+    with rec.lock:
+        out = rec.summary(time.perf_counter() - t0)
+    stop.set()
+    for t in threads:
+        t.join()
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--database", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    ap.add_argument("--workers", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--pruner", default="aelle", choices=["aelle", "median", "none"])
+    ap.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = ap.parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    results = {}
+    for name in ("service", "direct"):
+        url, drop = fresh_database(args.database)
+        try:
+            results[name] = (service_load(url, args.workers, args.seconds, args.pruner)
+                             if name == "service" else direct_load(url, args.workers,
+                                                                   args.seconds))
+        finally:
+            drop()
+        r = results[name]
+        print(f"{name}: {r['reports']} reports, {r['per_second']:.1f}/s, p50 "
+              f"{r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, errors {r['errors']}",
+              flush=True)
+    ratio = results["direct"]["per_second"] / max(results["service"]["per_second"], 1e-9)
+    lines = ["# Coordinator load", "",
+             f"{args.workers} simulated workers, {SIZE}-value spectra, {EPOCHS + 1} reports per "
+             f"trial at most, pruner {args.pruner}; PostgreSQL; {args.seconds:.0f} s measured "
+             f"after 3 s of warm-up; {platform.machine()}, {os.cpu_count()} cores.", "",
+             "| path | reports/s | p50 | p99 | errors |", "|---|---|---|---|---|"]
+    for name, r in results.items():
+        lines.append(f"| {name} | {r['per_second']:.1f} | {r['p50_ms']:.1f} ms | "
+                     f"{r['p99_ms']:.1f} ms | {r['errors']} |")
+    lines += ["", f"Cost of the service relative to direct Optuna calls: {ratio:.2f}x "
+              "(target <= 2x); target >= 300 reports/s with p99 <= 100 ms."]
+    report = "\n".join(lines) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "service_load.json").write_text(json.dumps(
+        {"workers": args.workers, "seconds": args.seconds, "pruner": args.pruner,
+         "results": results, "cost_ratio": ratio}, indent=1) + "\n")
+    (args.out / "service_load.md").write_text(report)
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
