@@ -77,6 +77,17 @@ def _better(values: np.ndarray, cut: float, direction: StudyDirection) -> np.nda
     return values < cut if direction == StudyDirection.MINIMIZE else values > cut
 
 
+def _completed(study: optuna.Study) -> list[FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def write_attrs(study: optuna.Study, trial: FrozenTrial, attrs: dict) -> None:
+    """The default recorder: each field as the trial's user attribute ``aelle:<field>``."""
+    storage = study._storage  # a FrozenTrial has no setter; Optuna's storage API does
+    for key, val in attrs.items():
+        storage.set_trial_user_attr(trial._trial_id, ATTR + key, val)
+
+
 class _Scorer:
     """What a fitted spectrum pruner holds: a decision for one spectrum."""
 
@@ -95,7 +106,9 @@ class SpectrumPruner(BasePruner):
                  fallback: BasePruner | None = None, explore: float = 0.1,
                  seed: int | None = None, retrain_every: int = 5,
                  store: SpectrumStore | None = None,
-                 on_fit: Callable[[SpectrumPruner], None] | None = None):
+                 on_fit: Callable[[SpectrumPruner], None] | None = None,
+                 recorder: Callable[[optuna.Study, FrozenTrial, dict], None] | None = None,
+                 completed: Callable[[optuna.Study], list[FrozenTrial]] | None = None):
         if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) \
                 or n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be a non-negative integer, got "
@@ -115,7 +128,15 @@ class SpectrumPruner(BasePruner):
             raise ValueError(f"store must be a SpectrumStore, got {type(store).__name__}")
         if on_fit is not None and not callable(on_fit):
             raise ValueError("on_fit must be callable")
+        if recorder is not None and not callable(recorder):
+            raise ValueError("recorder must be callable")
         self.on_fit = on_fit
+        if completed is not None and not callable(completed):
+            raise ValueError("completed must be callable")
+        self.recorder = recorder or write_attrs
+        # where the completed trials come from: the study by default; a coordinator that
+        # knows when trials complete passes its cache (reading every trial per report is slow)
+        self.completed_trials = completed or _completed
         self.n_startup_trials = n_startup_trials
         self.quantile = float(quantile)
         self.fallback = fallback or NopPruner()
@@ -140,7 +161,7 @@ class SpectrumPruner(BasePruner):
         if spectrum is not None and not np.isfinite(spectrum).all():
             return self._record(study, trial, step, True, "diverged",
                                 f"spectrum at step {step} has non-finite exponents")
-        completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        completed = self.completed_trials(study)
         values = np.array([t.value for t in completed if t.value is not None
                            and math.isfinite(t.value)])
         if len(values) < self.n_startup_trials:
@@ -182,9 +203,7 @@ class SpectrumPruner(BasePruner):
             attrs["explore"] = True
         if reason is not None:
             attrs["reason"] = reason
-        storage = study._storage  # a FrozenTrial has no setter; Optuna's storage API does
-        for key, val in attrs.items():
-            storage.set_trial_user_attr(trial._trial_id, ATTR + key, val)
+        self.recorder(study, trial, attrs)
         return prune
 
     # ---- fitting
@@ -196,7 +215,7 @@ class SpectrumPruner(BasePruner):
     def refresh(self, study: optuna.Study) -> None:
         """Refit now if enough trials completed since the last fit (in the background for
         AeLLE): call it when a trial completes, so the next report meets a fresh model."""
-        self._refresh(study, study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        self._refresh(study, self.completed_trials(study))
 
     def _due(self, n_completed: int) -> bool:
         return self._scorer is None or n_completed - self._fitted_on >= self.retrain_every
@@ -208,7 +227,7 @@ class SpectrumPruner(BasePruner):
     def refit(self, study: optuna.Study, completed: list[FrozenTrial] | None = None) -> None:
         """Fit the scorer on the study's completed trials now (in this thread)."""
         if completed is None:
-            completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            completed = self.completed_trials(study)
         data = training_data(study, completed, self.store)
         if len(data.spectra) < 4 or data.trials < 2:  # too few to fit anything: keep deferring
             return
@@ -263,12 +282,15 @@ class AeLLEPruner(SpectrumPruner):
                  seed: int | None = None, retrain_every: int = 5,
                  store: SpectrumStore | None = None,
                  on_fit: Callable[[SpectrumPruner], None] | None = None,
+                 recorder: Callable[[optuna.Study, FrozenTrial, dict], None] | None = None,
+                 completed: Callable[[optuna.Study], list[FrozenTrial]] | None = None,
                  model: AeLLE | bytes | None = None,
                  retrain: bool | None = None, region: str | None = None,
                  config: AeLLEConfig | None = None, background: bool = True):
         super().__init__(n_startup_trials=n_startup_trials, quantile=quantile,
                          fallback=fallback, explore=explore, seed=seed,
-                         retrain_every=retrain_every, store=store, on_fit=on_fit)
+                         retrain_every=retrain_every, store=store, on_fit=on_fit,
+                         recorder=recorder, completed=completed)
         if isinstance(model, bytes | bytearray):
             model = AeLLE.from_bytes(model)
         if model is not None and not (isinstance(model, AeLLE) and model.fitted):
@@ -349,10 +371,13 @@ class LEThresholdPruner(SpectrumPruner):
                  fallback: BasePruner | None = None, explore: float = 0.1,
                  seed: int | None = None, retrain_every: int = 5,
                  store: SpectrumStore | None = None,
-                 on_fit: Callable[[SpectrumPruner], None] | None = None):
+                 on_fit: Callable[[SpectrumPruner], None] | None = None,
+                 recorder: Callable[[optuna.Study, FrozenTrial, dict], None] | None = None,
+                 completed: Callable[[optuna.Study], list[FrozenTrial]] | None = None):
         super().__init__(n_startup_trials=n_startup_trials, quantile=quantile,
                          fallback=fallback, explore=explore, seed=seed,
-                         retrain_every=retrain_every, store=store, on_fit=on_fit)
+                         retrain_every=retrain_every, store=store, on_fit=on_fit,
+                         recorder=recorder, completed=completed)
         if statistic not in ("max_le", "mean_le"):
             raise ValueError(f"statistic must be 'max_le' or 'mean_le', got {statistic!r}")
         if threshold is not None and not (isinstance(threshold, int | float)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
-from optuna.exceptions import DuplicatedStudyError
+from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import delete, func, select
@@ -61,6 +61,8 @@ class Loaded:
     settings: dict[str, Any]
     pruner: optuna.pruners.BasePruner
     spectrum_sizes: dict[int, int] = field(default_factory=dict)  # trial id -> expected length
+    completed: list[FrozenTrial] | None = None  # cached; refreshed on completion and by age
+    completed_at: float = 0.0
 
     @property
     def spectrum_pruner(self) -> SpectrumPruner | None:
@@ -119,6 +121,9 @@ class Coordinator:
         self._locks: defaultdict[tuple, threading.Lock] = defaultdict(threading.Lock)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self._tls = threading.local()  # the decision the pruner recorded, per request thread
+        self._leases: dict[int, tuple[str, int]] = {}  # trial id -> (lease token, study id)
+        self._beats: dict[int, float] = {}  # trial id -> when its last heartbeat was recorded
 
     # ---- lifecycle
     def start(self) -> None:
@@ -206,12 +211,28 @@ class Coordinator:
                                   .order_by(ModelRow.id.desc()).limit(1))
             spec = StudyCreate.model_validate(row.spec)
             pruner = build_pruner(spec, self.store, on_fit=self._persist_model(study_id),
-                                  model=latest.blob if latest is not None else None)
+                                  model=latest.blob if latest is not None else None,
+                                  recorder=self._record_decision,
+                                  completed=self._completed)
             study = optuna.load_study(study_name=row.name, storage=self.storage,
                                       sampler=build_sampler(spec), pruner=pruner)
             loaded = Loaded(study, spec, search_space(spec), spec_settings(spec), pruner)
             self._loaded[study_id] = loaded
             return loaded
+
+    def _completed(self, study: optuna.Study) -> list[FrozenTrial]:
+        """The study's completed trials for its pruner: kept here, appended to when a trial
+        completes through this coordinator, and read again after a few seconds (another
+        coordinator process may complete trials too)."""
+        loaded = self._loaded.get(study._study_id)
+        if loaded is None:
+            return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        with self._lock("completed", study._study_id):
+            if loaded.completed is None or time.monotonic() - loaded.completed_at > 5.0:
+                loaded.completed = study.get_trials(deepcopy=False,
+                                                    states=(TrialState.COMPLETE,))
+                loaded.completed_at = time.monotonic()
+            return list(loaded.completed)
 
     def _persist_model(self, study_id: int):
         def persist(pruner: SpectrumPruner) -> None:
@@ -298,6 +319,8 @@ class Coordinator:
             with self.db.session() as s:
                 s.merge(LeaseRow(trial_id=trial._trial_id, study_id=row.study_id, token=token,
                                  worker=worker[:256], leased_at=dt.datetime.now(dt.UTC)))
+            self._leases[trial._trial_id] = (token, row.study_id)
+            self._beats[trial._trial_id] = time.monotonic()
         frozen = self.storage.get_trial(trial._trial_id)
         return Lease(study=row.name, trial_id=trial._trial_id, number=trial.number,
                      task=loaded.spec.task, params=params, settings=loaded.settings,
@@ -323,27 +346,28 @@ class Coordinator:
         self.storage.record_heartbeat(trial_id)
         return {"trial_id": trial_id, "state": "running"}
 
-    def _spectrum_size(self, loaded: Loaded, trial: FrozenTrial) -> int:
-        size = loaded.spectrum_sizes.get(trial._trial_id)
+    def _spectrum_size(self, loaded: Loaded, trial_id: int) -> int:
+        size = loaded.spectrum_sizes.get(trial_id)
         if size is None:
-            size = task_of(loaded.spec).spectrum_size(trial.params, loaded.settings)
-            loaded.spectrum_sizes[trial._trial_id] = size
+            params = self.storage.get_trial(trial_id).params
+            size = task_of(loaded.spec).spectrum_size(params, loaded.settings)
+            loaded.spectrum_sizes[trial_id] = size
         return size
 
     def report(self, trial_id: int, token: str, step: int, value: float,
                spectrum: list[float] | None) -> dict:
         """Store one epoch's value and spectrum, ask the pruner, and answer prune or continue
         (a repeated report of the same epoch gets the same answer)."""
-        loaded, trial, _ = self._leased(trial_id, token)
+        loaded = self._leased_fast(trial_id, token)
         if not math.isfinite(value):
             raise Invalid(f"value must be finite, got {value} (report a diverged network as a "
                           "result with state 'diverged')")
         z = None
         if spectrum is not None:
             z = np.asarray(spectrum, dtype=np.float64)
-            expected = self._spectrum_size(loaded, trial)
+            expected = self._spectrum_size(loaded, trial_id)
             if z.shape != (expected,):
-                raise Invalid(f"spectrum has {z.size} exponents; trial {trial.number} of "
+                raise Invalid(f"spectrum has {z.size} exponents; this trial of "
                               f"{loaded.spec.name} reports {expected}")
             if not np.isfinite(z).all():
                 raise Invalid("spectrum has non-finite exponents (report a diverged network "
@@ -359,46 +383,67 @@ class Coordinator:
                     (z is None and old.spectrum is None)
                     or (z is not None and old.spectrum == pack(z)))
                 if not same:
-                    raise Conflict(f"epoch {step} of trial {trial.number} was already reported "
+                    raise Conflict(f"epoch {step} of trial {trial_id} was already reported "
                                    "with other values")
                 return self._answer(old)
-            trial = self.storage.get_trial(trial_id)
-            if trial.state != TrialState.RUNNING:
-                raise Conflict(f"trial {trial.number} is {state_name(trial)}: no more reports")
-            with self.db.session() as s:
-                s.add(ReportRow(trial_id=trial_id, step=step, study_id=loaded.study._study_id,
-                                value=value, spectrum=None if z is None else pack(z),
-                                size=0 if z is None else z.size,
-                                max_le=None if z is None else float(z.max()),
-                                mean_le=None if z is None else float(z.mean())))
-            try:
-                handle = optuna.trial.Trial(loaded.study, trial_id)
-                handle.report(value, step)
+            try:  # also the state check: a finished trial refuses the value
+                self.storage.set_trial_intermediate_value(trial_id, step, value)
+            except UpdateFinishedTrialError:
+                t = self.storage.get_trial(trial_id)
+                raise Conflict(f"trial {t.number} is {state_name(t)}: no more reports") from None
+            frozen = self.storage.get_trial(trial_id)
+            self._tls.attrs = None
+            with self.store.pending(trial_id, step, z):
                 # the last epoch has nothing left to save: the trial completes
-                prune = handle.should_prune() and step < max_epochs
-            except BaseException:  # no half-answered report: the worker may send it again
-                with self.db.session() as s:
-                    s.execute(delete(ReportRow).where(ReportRow.trial_id == trial_id,
-                                                      ReportRow.step == step))
-                raise
-            self.storage.record_heartbeat(trial_id)
-            attrs = self.storage.get_trial(trial_id).user_attrs
+                prune = loaded.study.pruner.prune(loaded.study, frozen) and step < max_epochs
+            attrs = self._tls.attrs or {}
+            row = ReportRow(trial_id=trial_id, step=step, study_id=loaded.study._study_id,
+                            value=value, spectrum=None if z is None else pack(z),
+                            size=0 if z is None else z.size,
+                            max_le=None if z is None else float(z.max()),
+                            mean_le=None if z is None else float(z.mean()),
+                            decision="prune" if prune else "continue",
+                            prediction=attrs.get("prediction"), model=attrs.get("model"),
+                            reason=self._reason(loaded, attrs, prune))
             with self.db.session() as s:
-                row = s.get(ReportRow, (trial_id, step))
-                row.decision = "prune" if prune else "continue"
-                row.prediction = attrs.get(f"{ATTR}prediction") if attrs.get(
-                    f"{ATTR}step") == step else None
-                row.model = attrs.get(f"{ATTR}model") if attrs.get(f"{ATTR}step") == step \
-                    else None
-                row.reason = self._reason(loaded, attrs, step, prune)
+                s.add(row)
+            self._beat(trial_id)
             return self._answer(row)
 
+    def _record_decision(self, study: optuna.Study, trial: FrozenTrial, attrs: dict) -> None:
+        """The spectrum pruners' recorder here: the decision goes to the reports table with
+        the report (one write), not to five trial attributes; only the explore mark, which
+        later steps read, is stored on the trial."""
+        self._tls.attrs = attrs
+        if attrs.get("explore") and not trial.user_attrs.get(f"{ATTR}explore"):
+            self.storage.set_trial_user_attr(trial._trial_id, f"{ATTR}explore", True)
+
+    def _beat(self, trial_id: int) -> None:
+        """A report is a sign of life: record it as a heartbeat, at most twice an interval."""
+        now = time.monotonic()
+        if now - self._beats.get(trial_id, -1e9) >= self.settings.heartbeat_interval / 2:
+            self.storage.record_heartbeat(trial_id)
+            self._beats[trial_id] = now
+
+    def _leased_fast(self, trial_id: int, token: str) -> Loaded:
+        """The study of a trial whose lease ``token`` is; the lease is cached (a trial's token
+        never changes; a finished or failed trial is refused by Optuna's storage)."""
+        cached = self._leases.get(trial_id)
+        if cached is None:
+            with self.db.session() as s:
+                lease = s.get(LeaseRow, trial_id)
+            if lease is None:
+                raise NotFound(f"trial {trial_id} was never leased")
+            cached = self._leases[trial_id] = (lease.token, lease.study_id)
+        if not secrets.compare_digest(cached[0].encode(), token.encode()):
+            raise Conflict(f"trial {trial_id}: this lease is not the trial's current lease")
+        return self._load(cached[1])
+
     @staticmethod
-    def _reason(loaded: Loaded, attrs: dict, step: int, prune: bool) -> str | None:
-        if attrs.get(f"{ATTR}step") == step and attrs.get(f"{ATTR}decision"):
-            decision = attrs[f"{ATTR}decision"]
-            detail = attrs.get(f"{ATTR}reason")
-            return decision if not detail else f"{decision}: {detail}"
+    def _reason(loaded: Loaded, attrs: dict, prune: bool) -> str | None:
+        if attrs.get("decision"):
+            detail = attrs.get("reason")
+            return attrs["decision"] if not detail else f"{attrs['decision']}: {detail}"
         if prune:
             return f"{loaded.spec.pruner.name} pruner"
         return None
@@ -425,6 +470,9 @@ class Coordinator:
                     raise Invalid("a complete trial needs a finite value")
                 study.tell(trial.number, value)
             elif state == "pruned":
+                last = self._last_reports([trial_id]).get(trial_id)
+                if last is not None and last.reason:
+                    self.storage.set_trial_user_attr(trial_id, f"{ATTR}reason", last.reason)
                 study.tell(trial.number, state=TrialState.PRUNED)
             elif state == "diverged":
                 self.storage.set_trial_user_attr(trial_id, f"{ATTR}outcome", "diverged")
@@ -443,8 +491,12 @@ class Coordinator:
                               f"{state!r}")
             with self.db.session() as s:
                 s.get(LeaseRow, trial_id).finished_at = dt.datetime.now(dt.UTC)
-        if state == "complete" and loaded.spectrum_pruner is not None:
-            loaded.spectrum_pruner.refresh(study)  # AeLLE: refits in the background
+        if state == "complete":
+            with self._lock("completed", study._study_id):
+                if loaded.completed is not None:
+                    loaded.completed.append(self.storage.get_trial(trial_id))
+            if loaded.spectrum_pruner is not None:
+                loaded.spectrum_pruner.refresh(study)  # AeLLE: refits in the background
         return self._finished(self.storage.get_trial(trial_id))
 
     def _retry(self, study: optuna.Study, failed: FrozenTrial) -> None:

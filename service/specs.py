@@ -157,7 +157,8 @@ _ALLOWED["mean_le"] = _ALLOWED["max_le"]
 
 def build_pruner(spec: StudyCreate, store: SpectrumStore | None,
                  on_fit: Callable[[SpectrumPruner], None] | None = None,
-                 model: bytes | None = None) -> optuna.pruners.BasePruner:
+                 model: bytes | None = None, recorder: Callable | None = None,
+                 completed: Callable | None = None) -> optuna.pruners.BasePruner:
     """The study's pruner from its spec (``model``: the last persisted AeLLE model, so that a
     restarted coordinator decides with it at once and keeps retraining)."""
     p = spec.pruner
@@ -167,13 +168,14 @@ def build_pruner(spec: StudyCreate, store: SpectrumStore | None,
                         f"allowed: {', '.join(sorted(_ALLOWED[p.name])) or 'none'}")
     kw = dict(p.settings)
     try:
-        pruner = _make(p.name, kw, store, on_fit, model, spec)
+        pruner = _make(p.name, kw, store, on_fit, model, spec,
+                       {"recorder": recorder, "completed": completed})
     except (ValueError, TypeError) as e:
         raise SpecError(f"pruner.settings: {e}") from None
     return ShadowPruner(pruner) if p.shadow else pruner
 
 
-def _make(name, kw, store, on_fit, model, spec):
+def _make(name, kw, store, on_fit, model, spec, hooks):
     if name in ("aelle", "max_le", "mean_le"):
         fallback = kw.pop("fallback", "none")
         if fallback not in ("none", "median"):
@@ -185,8 +187,8 @@ def _make(name, kw, store, on_fit, model, spec):
             if not isinstance(config, dict):
                 raise ValueError("config must be an object of AeLLE settings")
             return AeLLEPruner(config=AeLLEConfig.from_dict(config), store=store,
-                               on_fit=on_fit, model=model, retrain=True, **kw)
-        return LEThresholdPruner(name, store=store, on_fit=on_fit, **kw)
+                               on_fit=on_fit, model=model, retrain=True, **hooks, **kw)
+        return LEThresholdPruner(name, store=store, on_fit=on_fit, **hooks, **kw)
     if name == "median":
         return optuna.pruners.MedianPruner(**kw)
     if name == "hyperband":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 from sqlalchemy import select
 
 from aelle.store import SpectrumStore
@@ -9,10 +12,25 @@ from service.db import Database, ReportRow
 
 
 class ReportSpectrumStore(SpectrumStore):
+    """Spectra from the reports table; the report being answered is not stored yet (it is
+    written once, with its decision), so it is handed over in ``pending``."""
+
     def __init__(self, db: Database):
         self.db = db
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def pending(self, trial_id: int, step: int, spectrum):
+        self._local.pending = (trial_id, step, spectrum)
+        try:
+            yield
+        finally:
+            self._local.pending = None
 
     def spectrum(self, study, trial, step):
+        pending = getattr(self._local, "pending", None)
+        if pending is not None and pending[:2] == (trial._trial_id, step):
+            return pending[2]
         with self.db.session() as s:
             row = s.get(ReportRow, (trial._trial_id, step))
             return None if row is None else row.spectrum_array()
