@@ -74,6 +74,25 @@ class Recorder:
                 "errors": self.errors}
 
 
+def measure(worker, workers: int, seconds: float, rec: Recorder, stop: threading.Event) -> dict:
+    """Run ``workers`` threads of ``worker``; the figures of ``seconds`` after a 3 s warm-up
+    (connections, the first trials)."""
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    time.sleep(3)
+    with rec.lock:
+        rec.latencies.clear()
+    t0 = time.perf_counter()
+    time.sleep(seconds)
+    with rec.lock:
+        out = rec.summary(time.perf_counter() - t0)
+    stop.set()
+    for t in threads:
+        t.join()
+    return out
+
+
 def service_load(db_url, workers, seconds, pruner) -> dict:
     port = 18000 + secrets.randbelow(2000)
     env = {**os.environ, "AELLE_DATABASE_URL": db_url, "AELLE_USER_TOKEN": "u",
@@ -119,19 +138,7 @@ def service_load(db_url, workers, seconds, pruner) -> dict:
                     c.post(f"/trials/{tid}/result", json={"lease": token, "state": state,
                                                           "value": value})
 
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
-        for t in threads:
-            t.start()
-        time.sleep(3)  # warm up: connections, the first trials
-        rec.latencies.clear()
-        t0 = time.perf_counter()
-        time.sleep(seconds)
-        with rec.lock:
-            out = rec.summary(time.perf_counter() - t0)
-        stop.set()
-        for t in threads:
-            t.join()
-        return out
+        return measure(worker, workers, seconds, rec, stop)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -161,19 +168,7 @@ def direct_load(db_url, workers, seconds) -> dict:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED if pruned else None,
                        values=None if pruned else value)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
-    for t in threads:
-        t.start()
-    time.sleep(3)
-    rec.latencies.clear()
-    t0 = time.perf_counter()
-    time.sleep(seconds)
-    with rec.lock:
-        out = rec.summary(time.perf_counter() - t0)
-    stop.set()
-    for t in threads:
-        t.join()
-    return out
+    return measure(worker, workers, seconds, rec, stop)
 
 
 def main(argv=None) -> int:
