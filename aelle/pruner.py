@@ -337,6 +337,12 @@ class AeLLEPruner(SpectrumPruner):
                                             name="aelle-refit", daemon=True)
             self._thread.start()
 
+    @property
+    def fitting(self) -> bool:
+        """A background refit is running."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
     def wait(self, timeout: float | None = None) -> None:
         """Block until a background refit, if one runs, has finished."""
         thread = self._thread

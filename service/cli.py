@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +187,3 @@ def table(rows: list[list[str]]) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
-
-def fail(message: str) -> int:
-    print(message, file=sys.stderr)
-    return 2

@@ -587,8 +587,7 @@ class Coordinator:
                                 .where(ModelRow.study_id == row.study_id))
         p = loaded.spectrum_pruner
         status = {"pruner": loaded.spec.pruner.name,
-                  "fitting": isinstance(p, AeLLEPruner) and p._thread is not None
-                  and p._thread.is_alive(),
+                  "fitting": isinstance(p, AeLLEPruner) and p.fitting,
                   "in_use": getattr(getattr(p, "_scorer", None), "version", None),
                   "models_kept": n_models, "latest": None}
         if latest is not None:
