@@ -74,12 +74,21 @@ def run_serve(args) -> int:
     overrides = {"database_url": args.database_url} if args.database_url else {}
     settings = ServiceSettings(**overrides)
     settings.require_tokens()
+    torch_threads_for_the_coordinator()
     if args.wait_db > 0:
         from service.db import Database
 
         Database(settings.database_url).wait(args.wait_db)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
+
+
+def torch_threads_for_the_coordinator() -> None:
+    """The coordinator only fits AeLLE's small MLP, beside the workers on the same cores:
+    one torch thread is as fast for it and does not oversubscribe the machine."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 class ApiError(RuntimeError):

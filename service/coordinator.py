@@ -443,6 +443,10 @@ class Coordinator:
     def _reason(loaded: Loaded, attrs: dict, prune: bool) -> str | None:
         if attrs.get("decision"):
             detail = attrs.get("reason")
+            if detail is None and attrs.get("prediction") is not None and "cut" in attrs:
+                side = "worse than" if attrs["decision"] == "prune" else "within"
+                detail = (f"predicted final {attrs['prediction']:.4g} {side} the cut "
+                          f"{attrs['cut']:.4g}")
             return attrs["decision"] if not detail else f"{attrs['decision']}: {detail}"
         if prune:
             return f"{loaded.spec.pruner.name} pruner"

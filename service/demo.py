@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from service.cli import table, trial_rows
+from service.cli import table, torch_threads_for_the_coordinator, trial_rows
 from service.config import ServiceSettings
 from service.local import local_coordinator
 
@@ -51,6 +51,7 @@ def run_demo(args) -> int:
     if args.trials < 2 or args.epochs < 1 or args.workers < 1:
         raise ValueError("--trials must be >= 2, --epochs and --workers >= 1")
     user, worker = secrets.token_hex(16), secrets.token_hex(16)
+    torch_threads_for_the_coordinator()  # the workers are other processes
     with tempfile.TemporaryDirectory(prefix="aelle-demo-") as tmp:
         settings = ServiceSettings(database_url=f"sqlite:///{tmp}/aelle.db", user_token=user,
                                    worker_token=worker, heartbeat_interval=5, grace_period=30)
