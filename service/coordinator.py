@@ -124,6 +124,9 @@ class Coordinator:
         self._tls = threading.local()  # the decision the pruner recorded, per request thread
         self._leases: dict[int, tuple[str, int]] = {}  # trial id -> (lease token, study id)
         self._beats: dict[int, float] = {}  # trial id -> when its last heartbeat was recorded
+        # trial id -> the running trial as its pruner sees it, kept up to date by its reports
+        # (reading it back from the database costs more than the rest of a report)
+        self._frozen: dict[int, FrozenTrial] = {}
 
     # ---- lifecycle
     def start(self) -> None:
@@ -157,12 +160,13 @@ class Coordinator:
             ids = s.scalars(select(StudyRow.study_id)).all()
         for study_id in ids:
             loaded = self._load(study_id)
-            before = Counter(t.state for t in loaded.study.get_trials(deepcopy=False))
+            before = len(self.storage.get_all_trials(study_id, deepcopy=False,
+                                                     states=(TrialState.FAIL,)))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 fail_stale_trials(loaded.study)
-            after = Counter(t.state for t in loaded.study.get_trials(deepcopy=False))
-            failed += after[TrialState.FAIL] - before[TrialState.FAIL]
+            failed += len(self.storage.get_all_trials(study_id, deepcopy=False,
+                                                      states=(TrialState.FAIL,))) - before
         if failed:
             log.info("failed %d stale trial(s); retries queued", failed)
         return failed
@@ -304,9 +308,12 @@ class Coordinator:
         loaded = self._load(row.study_id)
         # budgets hold across threads (lock) and coordinator processes (advisory lock)
         with self._lock("study", row.study_id), self.db.advisory_lock(row.study_id):
-            trials = loaded.study.get_trials(deepcopy=False)
-            waiting = any(t.state == TrialState.WAITING for t in trials)
-            used = sum(_counts_against_budget(t) for t in trials)
+            # a retry replaces the trial it retries: leases of first runs are the budget used
+            with self.db.session() as s:
+                used = s.scalar(select(func.count()).select_from(LeaseRow).where(
+                    LeaseRow.study_id == row.study_id, LeaseRow.retry_of.is_(None)))
+            waiting = self.storage.get_all_trials(row.study_id, deepcopy=False,
+                                                  states=(TrialState.WAITING,))
             if not waiting and used >= row.budget:
                 return None
             with warnings.catch_warnings():  # "heartbeat is meant for optimize()": we heartbeat
@@ -316,16 +323,19 @@ class Coordinator:
             params = task.suggest(trial, loaded.space)
             token = secrets.token_hex(16)
             self.storage.record_heartbeat(trial._trial_id)
+            frozen = self.storage.get_trial(trial._trial_id)
+            retry_of = frozen.system_attrs.get("failed_trial")
             with self.db.session() as s:
                 s.merge(LeaseRow(trial_id=trial._trial_id, study_id=row.study_id, token=token,
-                                 worker=worker[:256], leased_at=dt.datetime.now(dt.UTC)))
+                                 worker=worker[:256], leased_at=dt.datetime.now(dt.UTC),
+                                 retry_of=retry_of))
             self._leases[trial._trial_id] = (token, row.study_id)
             self._beats[trial._trial_id] = time.monotonic()
-        frozen = self.storage.get_trial(trial._trial_id)
+            self._frozen[trial._trial_id] = frozen
         return Lease(study=row.name, trial_id=trial._trial_id, number=trial.number,
                      task=loaded.spec.task, params=params, settings=loaded.settings,
                      token=token, heartbeat_interval=self.settings.heartbeat_interval,
-                     retry_of=frozen.system_attrs.get("failed_trial"))
+                     retry_of=retry_of)
 
     def _leased(self, trial_id: int, token: str) -> tuple[Loaded, FrozenTrial, LeaseRow]:
         """The running trial behind a lease, or the error that says why not."""
@@ -349,7 +359,8 @@ class Coordinator:
     def _spectrum_size(self, loaded: Loaded, trial_id: int) -> int:
         size = loaded.spectrum_sizes.get(trial_id)
         if size is None:
-            params = self.storage.get_trial(trial_id).params
+            cached = self._frozen.get(trial_id)
+            params = (cached or self.storage.get_trial(trial_id)).params
             size = task_of(loaded.spec).spectrum_size(params, loaded.settings)
             loaded.spectrum_sizes[trial_id] = size
         return size
@@ -391,7 +402,9 @@ class Coordinator:
             except UpdateFinishedTrialError:
                 t = self.storage.get_trial(trial_id)
                 raise Conflict(f"trial {t.number} is {state_name(t)}: no more reports") from None
-            frozen = self.storage.get_trial(trial_id)
+            frozen = self._frozen.get(trial_id) or self.storage.get_trial(trial_id)
+            frozen.intermediate_values = {**frozen.intermediate_values, step: value}
+            self._frozen[trial_id] = frozen
             self._tls.attrs = None
             with self.store.pending(trial_id, step, z):
                 # the last epoch has nothing left to save: the trial completes
@@ -417,6 +430,7 @@ class Coordinator:
         self._tls.attrs = attrs
         if attrs.get("explore") and not trial.user_attrs.get(f"{ATTR}explore"):
             self.storage.set_trial_user_attr(trial._trial_id, f"{ATTR}explore", True)
+            trial.set_user_attr(f"{ATTR}explore", True)  # the cached copy later steps see
 
     def _beat(self, trial_id: int) -> None:
         """A report is a sign of life: record it as a heartbeat, at most twice an interval."""
@@ -495,6 +509,9 @@ class Coordinator:
                               f"{state!r}")
             with self.db.session() as s:
                 s.get(LeaseRow, trial_id).finished_at = dt.datetime.now(dt.UTC)
+            self._frozen.pop(trial_id, None)
+            self._beats.pop(trial_id, None)
+            loaded.spectrum_sizes.pop(trial_id, None)
         if state == "complete":
             with self._lock("completed", study._study_id):
                 if loaded.completed is not None:

@@ -63,6 +63,7 @@ class LeaseRow(Base):
     study_id: Mapped[int] = mapped_column(ForeignKey("aelle_studies.study_id"), index=True)
     token: Mapped[str] = mapped_column(String(64))
     worker: Mapped[str] = mapped_column(String(256))
+    retry_of: Mapped[int | None] = mapped_column(Integer)  # the trial number it runs again
     leased_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
