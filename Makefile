@@ -24,6 +24,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/spectrum_speed.py
 	$(BIN)/python bench/tasks_speed.py
 	$(BIN)/python bench/classify.py
+	$(BIN)/python bench/aelle_speed.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
