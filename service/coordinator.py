@@ -131,6 +131,7 @@ class Coordinator:
     # ---- lifecycle
     def start(self) -> None:
         """Start failing trials whose heartbeat went stale (and re-queueing them)."""
+        warm_up_training()
         if self._sweeper is None:
             self._sweeper = threading.Thread(target=self._sweep_loop, name="aelle-sweeper",
                                              daemon=True)
@@ -633,6 +634,14 @@ class Coordinator:
             p = loaded.spectrum_pruner
             if isinstance(p, AeLLEPruner):
                 p.wait(max(0.0, deadline - time.monotonic()))
+
+
+def warm_up_training() -> None:
+    """Pay torch's first-optimizer cost (it imports its compiler stack, ~4 s holding the GIL)
+    at start-up, not in the first background fit while reports wait."""
+    import torch
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
 def _last_value(t: FrozenTrial) -> float | None:
