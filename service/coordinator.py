@@ -94,11 +94,6 @@ def state_name(t: FrozenTrial) -> str:
     return STATE_NAMES[t.state]
 
 
-def _counts_against_budget(t: FrozenTrial) -> bool:
-    """A retry of a trial whose worker died replaces it: the pair is one trial of the budget."""
-    return "failed_trial" not in t.system_attrs
-
-
 class Coordinator:
     def __init__(self, settings: ServiceSettings):
         self.settings = settings
@@ -141,10 +136,7 @@ class Coordinator:
         self._stop.set()
         if self._sweeper is not None:
             self._sweeper.join(timeout=10)
-        for loaded in list(self._loaded.values()):
-            p = loaded.spectrum_pruner
-            if isinstance(p, AeLLEPruner):
-                p.wait(timeout=30)
+        self.wait_for_models(timeout=30)
 
     def _sweep_loop(self) -> None:
         while not self._stop.wait(self.settings.stale_check_seconds):
@@ -270,7 +262,7 @@ class Coordinator:
         loaded = self._load(row.study_id)
         trials = loaded.study.get_trials(deepcopy=False)
         counts = Counter(state_name(t) for t in trials)
-        used = sum(_counts_against_budget(t) for t in trials)
+        used = self._used(row.study_id)
         best = None
         done = [t for t in trials if t.state == TrialState.COMPLETE]
         if done:
@@ -305,14 +297,18 @@ class Coordinator:
                 return lease
         return None
 
+    def _used(self, study_id: int) -> int:
+        """Trials started against the budget: a retry replaces the trial it retries, so the
+        leases of first runs."""
+        with self.db.session() as s:
+            return s.scalar(select(func.count()).select_from(LeaseRow).where(
+                LeaseRow.study_id == study_id, LeaseRow.retry_of.is_(None)))
+
     def _lease_from(self, row: StudyRow, worker: str) -> Lease | None:
         loaded = self._load(row.study_id)
         # budgets hold across threads (lock) and coordinator processes (advisory lock)
         with self._lock("study", row.study_id), self.db.advisory_lock(row.study_id):
-            # a retry replaces the trial it retries: leases of first runs are the budget used
-            with self.db.session() as s:
-                used = s.scalar(select(func.count()).select_from(LeaseRow).where(
-                    LeaseRow.study_id == row.study_id, LeaseRow.retry_of.is_(None)))
+            used = self._used(row.study_id)
             waiting = self.storage.get_all_trials(row.study_id, deepcopy=False,
                                                   states=(TrialState.WAITING,))
             if not waiting and used >= row.budget:
@@ -338,20 +334,9 @@ class Coordinator:
                      token=token, heartbeat_interval=self.settings.heartbeat_interval,
                      retry_of=retry_of)
 
-    def _leased(self, trial_id: int, token: str) -> tuple[Loaded, FrozenTrial, LeaseRow]:
-        """The running trial behind a lease, or the error that says why not."""
-        with self.db.session() as s:
-            lease = s.get(LeaseRow, trial_id)
-        if lease is None:
-            raise NotFound(f"trial {trial_id} was never leased")
-        if not secrets.compare_digest(lease.token.encode(), token.encode()):
-            raise Conflict(f"trial {trial_id}: this lease is not the trial's current lease")
-        loaded = self._load(lease.study_id)
-        trial = self.storage.get_trial(trial_id)
-        return loaded, trial, lease
-
     def heartbeat(self, trial_id: int, token: str) -> dict:
-        _, trial, _ = self._leased(trial_id, token)
+        self._leased(trial_id, token)
+        trial = self.storage.get_trial(trial_id)
         if trial.state != TrialState.RUNNING:
             raise Conflict(f"trial {trial_id} is {state_name(trial)}: stop working on it")
         self.storage.record_heartbeat(trial_id)
@@ -370,7 +355,7 @@ class Coordinator:
                spectrum: list[float] | None) -> dict:
         """Store one epoch's value and spectrum, ask the pruner, and answer prune or continue
         (a repeated report of the same epoch gets the same answer)."""
-        loaded = self._leased_fast(trial_id, token)
+        loaded = self._leased(trial_id, token)
         if not math.isfinite(value):
             raise Invalid(f"value must be finite, got {value} (report a diverged network as a "
                           "result with state 'diverged')")
@@ -440,7 +425,7 @@ class Coordinator:
             self.storage.record_heartbeat(trial_id)
             self._beats[trial_id] = now
 
-    def _leased_fast(self, trial_id: int, token: str) -> Loaded:
+    def _leased(self, trial_id: int, token: str) -> Loaded:
         """The study of a trial whose lease ``token`` is; the lease is cached (a trial's token
         never changes; a finished or failed trial is refused by Optuna's storage)."""
         cached = self._leases.get(trial_id)
@@ -476,7 +461,7 @@ class Coordinator:
                reason: str | None, retry: bool = False) -> dict:
         """The trial's outcome: complete (with its final value), pruned (after the coordinator
         said so), diverged (a non-finite loss or state) or failed (an error, with reason)."""
-        loaded, trial, _ = self._leased(trial_id, token)
+        loaded = self._leased(trial_id, token)
         with self._lock("trial", trial_id):
             trial = self.storage.get_trial(trial_id)
             if trial.state != TrialState.RUNNING:
