@@ -204,8 +204,7 @@ class Coordinator:
                 return self._loaded[study_id]
             with self.db.session() as s:
                 row = s.get(StudyRow, study_id)
-                latest = s.scalar(select(ModelRow).where(ModelRow.study_id == study_id)
-                                  .order_by(ModelRow.id.desc()).limit(1))
+                latest = _latest_model(s, study_id)
             spec = StudyCreate.model_validate(row.spec)
             pruner = build_pruner(spec, self.store, on_fit=self._persist_model(study_id),
                                   model=latest.blob if latest is not None else None,
@@ -588,8 +587,7 @@ class Coordinator:
         row = self._row(name)
         loaded = self._load(row.study_id)
         with self.db.session() as s:
-            latest = s.scalar(select(ModelRow).where(ModelRow.study_id == row.study_id)
-                              .order_by(ModelRow.id.desc()).limit(1))
+            latest = _latest_model(s, row.study_id)
             n_models = s.scalar(select(func.count()).select_from(ModelRow)
                                 .where(ModelRow.study_id == row.study_id))
         p = loaded.spectrum_pruner
@@ -606,8 +604,7 @@ class Coordinator:
     def model_bytes(self, name: str) -> bytes:
         row = self._row(name)
         with self.db.session() as s:
-            latest = s.scalar(select(ModelRow).where(ModelRow.study_id == row.study_id)
-                              .order_by(ModelRow.id.desc()).limit(1))
+            latest = _latest_model(s, row.study_id)
         if latest is None:
             raise NotFound(f"study {name!r} has no AeLLE model yet")
         return latest.blob
@@ -619,6 +616,11 @@ class Coordinator:
             p = loaded.spectrum_pruner
             if isinstance(p, AeLLEPruner):
                 p.wait(max(0.0, deadline - time.monotonic()))
+
+
+def _latest_model(session, study_id: int) -> ModelRow | None:
+    return session.scalar(select(ModelRow).where(ModelRow.study_id == study_id)
+                          .order_by(ModelRow.id.desc()).limit(1))
 
 
 def warm_up_training() -> None:
