@@ -8,7 +8,8 @@ when the region classifier says "bad"). ``LEThresholdPruner`` is the baseline: a
 the max or mean exponent, fitted for best F1 on the same data.
 
 Both share the guards, in order: a non-finite value or spectrum prunes at once (diverged); fewer
-than ``n_startup_trials`` complete, no spectrum at this step, or no model yet: the fallback
+than ``n_startup_trials`` complete (counting ``reference_values``, the final values of a previous
+study a given model was trained on), no spectrum at this step, or no model yet: the fallback
 pruner decides; a trial chosen to explore (probability ``explore``, drawn once per trial from
 ``seed`` and its number) is never pruned by the model, so the model keeps seeing how trials it
 would reject end. Each decision is written to the trial's user attributes (``aelle:*``).
@@ -81,6 +82,11 @@ def _completed(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
 
+def _finite_values(trials: list[FrozenTrial]) -> np.ndarray:
+    return np.array([t.value for t in trials if t.value is not None and math.isfinite(t.value)],
+                    dtype=np.float64)
+
+
 def write_attrs(study: optuna.Study, trial: FrozenTrial, attrs: dict) -> None:
     """The default recorder: each field as the trial's user attribute ``aelle:<field>``."""
     storage = study._storage  # a FrozenTrial has no setter; Optuna's storage API does
@@ -108,7 +114,8 @@ class SpectrumPruner(BasePruner):
                  store: SpectrumStore | None = None,
                  on_fit: Callable[[SpectrumPruner], None] | None = None,
                  recorder: Callable[[optuna.Study, FrozenTrial, dict], None] | None = None,
-                 completed: Callable[[optuna.Study], list[FrozenTrial]] | None = None):
+                 completed: Callable[[optuna.Study], list[FrozenTrial]] | None = None,
+                 reference_values=None):
         if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) \
                 or n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be a non-negative integer, got "
@@ -131,6 +138,13 @@ class SpectrumPruner(BasePruner):
         if recorder is not None and not callable(recorder):
             raise ValueError("recorder must be callable")
         self.on_fit = on_fit
+        reference = np.asarray([] if reference_values is None else reference_values,
+                               dtype=np.float64).ravel()
+        if not np.isfinite(reference).all():
+            raise ValueError("reference_values must be finite numbers")
+        # final values of a previous study of the same task: with a model trained there, they
+        # set the cut before this study has completed anything (pruning from its first trial)
+        self.reference_values = reference
         if completed is not None and not callable(completed):
             raise ValueError("completed must be callable")
         self.recorder = recorder or write_attrs
@@ -162,8 +176,7 @@ class SpectrumPruner(BasePruner):
             return self._record(study, trial, step, True, "diverged",
                                 f"spectrum at step {step} has non-finite exponents")
         completed = self.completed_trials(study)
-        values = np.array([t.value for t in completed if t.value is not None
-                           and math.isfinite(t.value)])
+        values = np.concatenate([self.reference_values, _finite_values(completed)])
         if len(values) < self.n_startup_trials:
             return self._defer(study, trial, step, "startup")
         self._refresh(study, completed)
@@ -231,8 +244,7 @@ class SpectrumPruner(BasePruner):
         data = training_data(study, completed, self.store)
         if len(data.spectra) < 4 or data.trials < 2:  # too few to fit anything: keep deferring
             return
-        values = np.array([t.value for t in completed if t.value is not None
-                           and math.isfinite(t.value)])
+        values = _finite_values(completed)
         good = _better(data.finals, _cut(values, self.quantile, study.direction),
                        study.direction)
         try:
@@ -272,7 +284,9 @@ class AeLLEPruner(SpectrumPruner):
     model: a fitted :class:`AeLLE` to use (bytes from ``AeLLE.to_bytes`` work too); it is then
     not retrained unless ``retrain`` is True. region: None compares the prediction with the
     study's ``quantile``; a classifier name ("pc1", "pc1_f1", "orthant<d>") prunes on the region
-    instead. config: the AeLLE settings for models fitted here. background: fit in a thread
+    instead. config: the AeLLE settings for models fitted here. reference_values: the final
+    values of the study ``model`` was trained on (pre-trained on a previous study: the cut and
+    the startup count use them until this study has its own). background: fit in a thread
     (True) so that ``prune()`` never waits, or inside the call that found a refit due (False:
     deterministic, for tests and scripts).
     """
@@ -286,11 +300,13 @@ class AeLLEPruner(SpectrumPruner):
                  completed: Callable[[optuna.Study], list[FrozenTrial]] | None = None,
                  model: AeLLE | bytes | None = None,
                  retrain: bool | None = None, region: str | None = None,
-                 config: AeLLEConfig | None = None, background: bool = True):
+                 config: AeLLEConfig | None = None, background: bool = True,
+                 reference_values=None):
         super().__init__(n_startup_trials=n_startup_trials, quantile=quantile,
                          fallback=fallback, explore=explore, seed=seed,
                          retrain_every=retrain_every, store=store, on_fit=on_fit,
-                         recorder=recorder, completed=completed)
+                         recorder=recorder, completed=completed,
+                         reference_values=reference_values)
         if isinstance(model, bytes | bytearray):
             model = AeLLE.from_bytes(model)
         if model is not None and not (isinstance(model, AeLLE) and model.fitted):

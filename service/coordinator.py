@@ -31,7 +31,15 @@ from sqlalchemy import delete, func, select
 from aelle.pruner import ATTR, AeLLEPruner, ShadowPruner, SpectrumPruner
 from service.config import ServiceSettings
 from service.db import Database, LeaseRow, ModelRow, ReportRow, StudyRow, pack
-from service.specs import StudyCreate, build_pruner, build_sampler, search_space, task_of
+from service.specs import (
+    Pretrained,
+    StudyCreate,
+    build_pruner,
+    build_sampler,
+    pretrained_source,
+    search_space,
+    task_of,
+)
 from service.specs import trial_settings as spec_settings
 from service.specs import validate as validate_spec
 from service.spectra import ReportSpectrumStore
@@ -171,7 +179,7 @@ class Coordinator:
     # ---- studies
     def create_study(self, spec: StudyCreate) -> dict:
         try:
-            validate_spec(spec)
+            validate_spec(spec, self._pretrained(spec))
         except ValueError as e:
             raise Invalid(str(e)) from None
         with self._lock("create"):
@@ -209,12 +217,35 @@ class Coordinator:
             pruner = build_pruner(spec, self.store, on_fit=self._persist_model(study_id),
                                   model=latest.blob if latest is not None else None,
                                   recorder=self._record_decision,
-                                  completed=self._completed)
+                                  completed=self._completed,
+                                  pretrained=self._pretrained(spec))
             study = optuna.load_study(study_name=row.name, storage=self.storage,
                                       sampler=build_sampler(spec), pruner=pruner)
             loaded = Loaded(study, spec, search_space(spec), spec_settings(spec), pruner)
             self._loaded[study_id] = loaded
             return loaded
+
+    def _pretrained(self, spec: StudyCreate) -> Pretrained | None:
+        """The model and final values of the study ``pruner.settings.pretrained`` names."""
+        source = pretrained_source(spec)
+        if source is None:
+            return None
+        where = "pruner.settings.pretrained"
+        with self.db.session() as s:
+            row = s.scalar(select(StudyRow).where(StudyRow.name == source))
+            latest = _latest_model(s, row.study_id) if row is not None else None
+        if row is None:
+            raise Invalid(f"{where}: no study named {source!r}")
+        if row.spec["task"] != spec.task or row.spec["direction"] != spec.direction:
+            raise Invalid(f"{where}: study {source!r} is a {row.spec['direction']} study of "
+                          f"task {row.spec['task']!r}; this one is a {spec.direction} study "
+                          f"of {spec.task!r}")
+        if latest is None:
+            raise Invalid(f"{where}: study {source!r} has no AeLLE model yet")
+        values = [t.value for t in self.storage.get_all_trials(
+            row.study_id, deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.value is not None and math.isfinite(t.value)]
+        return Pretrained(source, latest.blob, values)
 
     def _completed(self, study: optuna.Study) -> list[FrozenTrial]:
         """The study's completed trials for its pruner: kept here, appended to when a trial
@@ -563,7 +594,8 @@ class Coordinator:
                 "reason": a.get(f"{ATTR}reason") if t.state in (TrialState.PRUNED,
                                                                  TrialState.FAIL)
                 else None,
-                "retry_of": t.system_attrs.get("failed_trial")}
+                "retry_of": t.system_attrs.get("failed_trial"),
+                "started_at": _iso(t.datetime_start), "finished_at": _iso(t.datetime_complete)}
 
     def trial(self, name: str, number: int) -> dict:
         row = self._row(name)
@@ -635,3 +667,7 @@ def _last_value(t: FrozenTrial) -> float | None:
     if not t.intermediate_values:
         return None
     return t.intermediate_values[max(t.intermediate_values)]
+
+
+def _iso(when: dt.datetime | None) -> str | None:
+    return None if when is None else when.isoformat()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import optuna
@@ -127,12 +128,32 @@ def search_space(spec: StudyCreate) -> dict[str, BaseDistribution]:
     return space
 
 
-def validate(spec: StudyCreate) -> None:
+@dataclass(frozen=True)
+class Pretrained:
+    """An AeLLE model from a previous study of the same task and that study's final values."""
+
+    study: str
+    model: bytes
+    values: list[float]
+
+
+def pretrained_source(spec: StudyCreate) -> str | None:
+    """The study an ``aelle`` pruner takes its model from (``settings.pretrained``), if any."""
+    if spec.pruner.name != "aelle" or "pretrained" not in spec.pruner.settings:
+        return None
+    source = spec.pruner.settings["pretrained"]
+    if not isinstance(source, str) or not source:
+        raise SpecError("pruner.settings.pretrained: give the name of a previous study of the "
+                        "same task")
+    return source
+
+
+def validate(spec: StudyCreate, pretrained: Pretrained | None = None) -> None:
     """Everything about a spec that can be checked before any trial runs."""
     trial_settings(spec)
     search_space(spec)
     build_sampler(spec)
-    build_pruner(spec, store=None)
+    build_pruner(spec, store=None, pretrained=pretrained)
 
 
 def build_sampler(spec: StudyCreate) -> optuna.samplers.BaseSampler:
@@ -144,7 +165,7 @@ def build_sampler(spec: StudyCreate) -> optuna.samplers.BaseSampler:
 
 _ALLOWED = {
     "aelle": {"n_startup_trials", "quantile", "explore", "seed", "retrain_every", "region",
-              "fallback", "config"},
+              "fallback", "config", "pretrained"},
     "max_le": {"threshold", "below", "n_startup_trials", "quantile", "explore", "seed",
                "retrain_every", "fallback"},
     "median": {"n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"},
@@ -158,15 +179,26 @@ _ALLOWED["mean_le"] = _ALLOWED["max_le"]
 def build_pruner(spec: StudyCreate, store: SpectrumStore | None,
                  on_fit: Callable[[SpectrumPruner], None] | None = None,
                  model: bytes | None = None, recorder: Callable | None = None,
-                 completed: Callable | None = None) -> optuna.pruners.BasePruner:
+                 completed: Callable | None = None,
+                 pretrained: Pretrained | None = None) -> optuna.pruners.BasePruner:
     """The study's pruner from its spec (``model``: the last persisted AeLLE model, so that a
-    restarted coordinator decides with it at once and keeps retraining)."""
+    restarted coordinator decides with it at once and keeps retraining; ``pretrained``: what
+    ``settings.pretrained`` names, resolved by the caller: that model decides from the first
+    report, with the cut taken from its study's final values, and is not retrained)."""
     p = spec.pruner
     unknown = sorted(set(p.settings) - _ALLOWED[p.name])
     if unknown:
         raise SpecError(f"pruner.settings: unknown for {p.name}: {', '.join(unknown)}; "
                         f"allowed: {', '.join(sorted(_ALLOWED[p.name])) or 'none'}")
     kw = dict(p.settings)
+    source = pretrained_source(spec)
+    kw.pop("pretrained", None)
+    if source is not None:
+        if pretrained is None or pretrained.study != source:
+            raise SpecError(f"pruner.settings.pretrained: study {source!r} has no AeLLE model "
+                            "to start from")
+        model = pretrained.model
+        kw.update(reference_values=pretrained.values, retrain=False)
     try:
         pruner = _make(p.name, kw, store, on_fit, model, spec,
                        {"recorder": recorder, "completed": completed})
@@ -186,8 +218,9 @@ def _make(name, kw, store, on_fit, model, spec, hooks):
             config = kw.pop("config", None) or {}
             if not isinstance(config, dict):
                 raise ValueError("config must be an object of AeLLE settings")
+            kw.setdefault("retrain", True)
             return AeLLEPruner(config=AeLLEConfig.from_dict(config), store=store,
-                               on_fit=on_fit, model=model, retrain=True, **hooks, **kw)
+                               on_fit=on_fit, model=model, **hooks, **kw)
         return LEThresholdPruner(name, store=store, on_fit=on_fit, **hooks, **kw)
     if name == "median":
         return optuna.pruners.MedianPruner(**kw)

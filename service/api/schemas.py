@@ -122,6 +122,8 @@ class TrialPublic(BaseModel):
     decision: str | None
     reason: str | None = Field(description="why the trial was pruned, diverged or failed")
     retry_of: int | None
+    started_at: str | None = Field(description="when the trial was leased (ISO 8601)")
+    finished_at: str | None = Field(description="when it completed, was pruned or failed")
 
 
 class TrialsPublic(BaseModel):

@@ -217,6 +217,26 @@ def test_a_carried_model_decides_from_the_first_trial_by_region():
     assert not pruner.retrain and pruner.model.version == model.version
 
 
+def test_a_carried_model_with_reference_values_prunes_on_the_predicted_loss_at_once():
+    rng = np.random.default_rng(2)
+    qs = rng.uniform(0, 1, 120)
+    model = AeLLE(FAST).fit([spectrum(q, noise=0.01, rng=rng) for q in qs], final(qs))
+    # the default startup (10) is met by the previous study's 120 final values
+    pruner = AeLLEPruner(model=model, reference_values=final(qs), explore=0.0, seed=0,
+                         background=False)
+    study = optuna.create_study(pruner=pruner)
+    pruned, attrs = step_once(study, 0.95)
+    assert pruned and attrs["decision"] == "prune"
+    assert attrs["cut"] == pytest.approx(np.median(final(qs)))
+    kept, attrs = step_once(study, 0.05)
+    assert not kept and attrs["decision"] == "continue" and attrs["prediction"] < attrs["cut"]
+    alone = AeLLEPruner(model=model, explore=0.0, seed=0, background=False)
+    pruned, attrs = step_once(optuna.create_study(pruner=alone), 0.95)
+    assert not pruned and attrs["decision"] == "fallback"  # no reference: startup defers
+    with pytest.raises(ValueError, match="reference_values must be finite"):
+        AeLLEPruner(model=model, reference_values=[1.0, float("nan")])
+
+
 def test_a_carried_model_without_the_region_is_refused():
     rng = np.random.default_rng(0)
     qs = rng.uniform(0, 1, 40)

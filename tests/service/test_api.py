@@ -212,6 +212,8 @@ def test_trials_are_ranked_filtered_and_cut(client):
     assert [t["value"] for t in ranked] == [1.0, 2.0, 3.0, None]
     assert ranked[-1]["state"] == "running" and ranked[-1]["last_value"] == 9.0
     assert ranked[0]["epochs"] == 1 and ranked[0]["max_le"] == pytest.approx(0.1)
+    assert ranked[0]["started_at"] <= ranked[0]["finished_at"] <= ranked[-1]["started_at"]
+    assert ranked[-1]["finished_at"] is None
     top = client.get(f"{API}/studies/s/trials?top=2&state=complete", headers=USER).json()
     assert top["count"] == 2 and [t["value"] for t in top["data"]] == [1.0, 2.0]
     assert client.get(f"{API}/studies/s/trials?state=odd", headers=USER).status_code == 422
@@ -224,6 +226,49 @@ def test_model_status_before_any_model(client):
     assert status == {"pruner": "aelle", "fitting": False, "in_use": None, "models_kept": 0,
                       "latest": None}
     assert client.get(f"{API}/studies/s/model/bytes", headers=USER).status_code == 404
+
+
+FAST_MODEL = {"dim": 16, "hidden": [16], "latent": 4, "epochs": 60, "warmup_epochs": 20,
+              "ramp_epochs": 20, "components": 2, "seed": 0}
+GRU = {"arch": {"type": "categorical", "choices": ["gru"]}}
+
+
+def test_a_study_pretrained_on_a_previous_one_prunes_from_its_first_report(client):
+    aelle = {"name": "aelle", "settings": {"n_startup_trials": 2, "retrain_every": 1,
+                                           "explore": 0.0, "config": FAST_MODEL}}
+    client.post(f"{API}/studies", json=study("src", budget=4, pruner=aelle, search_space=GRU),
+                headers=USER)
+    for q in (0.0, 0.3, 0.6, 1.0):  # a flatter spectrum ends with the lower loss
+        got = lease(client)
+        for epoch in range(3):
+            z = [0.05 - (0.3 + q) * i / 7 for i in range(8)]
+            assert report(client, got, epoch, 3.0 + q - epoch / 4, z).status_code == 200
+        assert result(client, got, value=1.0 + 2 * q).status_code == 200
+    client.app.state.coordinator.wait_for_models()
+    assert client.get(f"{API}/studies/src/model", headers=USER).json()["latest"]
+
+    def pretrained(name, source, **kw):
+        pruner = {"name": "aelle", "settings": {"pretrained": source, "explore": 0.0,
+                                                "n_startup_trials": 4}}
+        return client.post(f"{API}/studies", headers=USER,
+                           json=study(name, pruner=pruner, search_space=GRU, **kw))
+
+    client.post(f"{API}/studies", json=study("s0"), headers=USER)
+    for r, message in [(pretrained("x", "nope"), "no study named 'nope'"),
+                       (pretrained("x", "s0"), "has no AeLLE model yet"),
+                       (pretrained("x", "src", direction="maximize"), "minimize study"),
+                       (pretrained("x", ""), "give the name of a previous study")]:
+        assert r.status_code == 422 and "pruner.settings.pretrained" in r.json()["detail"]
+        assert message in r.json()["detail"], r.text
+    assert pretrained("dst", "src").status_code == 201
+    client.post(f"{API}/studies/s0/stop", headers=USER)
+    got = lease(client)
+    assert got["study"] == "dst"
+    bad = report(client, got, 0, 3.0, [0.05 - 1.3 * i / 7 for i in range(8)]).json()
+    assert bad["decision"] == "prune" and bad["prediction"] is not None
+    assert bad["reason"].startswith("prune: predicted final")
+    model = client.get(f"{API}/studies/src/model", headers=USER).json()["latest"]["version"]
+    assert bad["model"] == model
 
 
 def test_oversized_and_malformed_bodies_are_refused(client):
