@@ -1,0 +1,73 @@
+"""The pruning benchmark's accounting on hand-made studies (no training, no ../shared)."""
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+spec = importlib.util.spec_from_file_location(
+    "bench_pruning", Path(__file__).resolve().parents[2] / "bench" / "pruning.py")
+pruning = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(pruning)
+
+
+def trial(number, state, epochs, value=None, finished="2026-01-01T00:00:0", shadow=None,
+          params=None):
+    return {"number": number, "state": state, "epochs": epochs, "value": value,
+            "last_value": value, "params": params or {"x": number}, "max_le": None,
+            "mean_le": None, "prediction": None, "reason": None, "retry_of": None,
+            "started_at": None, "finished_at": f"{finished}{number}",
+            "shadow_first_prune": shadow, "shadow_max_le": {"1": 0.25}}
+
+
+def study(variant, trials):
+    return {"variant": variant, "seed": 0, "seconds": 1.0, "trials": trials,
+            "spec": {"budget": len(trials), "epochs": 8, "settings": {}}}
+
+
+REFERENCE = study("none", [trial(0, "complete", 9, 1.0), trial(1, "complete", 9, 2.0, shadow=1),
+                           trial(2, "complete", 9, 3.0), trial(3, "pruned", 2, None, shadow=0)])
+
+
+def test_pruned_trials_are_judged_by_what_they_would_have_reached():
+    run = study("aelle", [trial(0, "complete", 9, 1.0), trial(1, "pruned", 3),
+                          trial(2, "complete", 9, 3.0), trial(3, "pruned", 1)])
+    r = pruning.evaluate(run, REFERENCE)
+    # better half of the reference: trials 0 and 1 (3 diverged counts as the worst)
+    assert r["precision"] == 0.5 and r["recall"] == 0.5
+    assert r["epochs"] == 8 + 2 + 8 + 0 and r["reference_epochs"] == 8 * 3 + 1
+    assert r["best"] == 1.0 and r["regret"] == 0.0 and r["pruned"] == 2
+    assert r["stop_epochs"] == [0, 2]
+    [wrong] = r["wrongly_pruned"]
+    assert wrong["number"] == 1 and wrong["stopped_at"] == 2 and wrong["rank"] == 2
+    assert r["curve"] == [(8, 1.0), (10, 1.0), (18, 1.0), (18, 1.0)]
+
+
+def test_the_reference_row_scores_the_shadow_decisions_and_a_lost_best_is_regret():
+    r = pruning.evaluate(REFERENCE, REFERENCE)
+    assert r["recall"] == 0.5 and r["precision"] == 0.5 and r["stop_epochs"] == [0, 1]
+    run = study("median", [trial(0, "pruned", 2), trial(1, "complete", 9, 2.0),
+                           trial(2, "complete", 9, 3.0), trial(3, "pruned", 2)])
+    r = pruning.evaluate(run, REFERENCE)
+    assert r["regret"] == pytest.approx(1.0) and r["best"] == 2.0
+
+
+def test_trials_whose_parameters_differ_from_the_reference_are_not_scored():
+    run = study("aelle", [trial(0, "complete", 9, 1.0, params={"x": 99}),
+                          trial(1, "complete", 9, 2.0), trial(2, "complete", 9, 3.0),
+                          trial(3, "pruned", 1)])
+    r = pruning.evaluate(run, REFERENCE)
+    assert r["unmatched"] == 1 and r["recall"] == 1.0 and not math.isnan(r["precision"])
+
+
+def test_the_report_names_the_targets_and_draws_the_curves(tmp_path):
+    run = study("aelle", [trial(0, "complete", 9, 1.0), trial(1, "pruned", 3),
+                          trial(2, "pruned", 1), trial(3, "pruned", 1)])
+    summary = pruning.report("smnist", [REFERENCE, run], tmp_path / "r.md", tmp_path / "r.png")
+    text = (tmp_path / "r.md").read_text()
+    assert "epochs at most 50 % of none: 40 % (met)" in text
+    assert "recall of better-half trials >= 85 %: 50 % (missed)" in text
+    assert "trial 1 {'x': 1} stopped at epoch 2" in text
+    assert (tmp_path / "r.png").stat().st_size > 0 and (tmp_path / "r.json").exists()
+    assert summary["table"]["aelle"]["epoch_share"] == pytest.approx(10 / 25)
