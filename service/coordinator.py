@@ -26,7 +26,7 @@ from optuna.distributions import BaseDistribution
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
 from aelle.pruner import ATTR, AeLLEPruner, ShadowPruner, SpectrumPruner
 from service.config import ServiceSettings
@@ -352,10 +352,11 @@ class Coordinator:
             self.storage.record_heartbeat(trial._trial_id)
             frozen = self.storage.get_trial(trial._trial_id)
             retry_of = frozen.system_attrs.get("failed_trial")
-            with self.db.session() as s:
-                s.merge(LeaseRow(trial_id=trial._trial_id, study_id=row.study_id, token=token,
-                                 worker=worker[:256], leased_at=dt.datetime.now(dt.UTC),
-                                 retry_of=retry_of))
+            with self.db.session() as s:  # every lease is a new trial: a plain insert
+                s.execute(insert(LeaseRow), [{
+                    "trial_id": trial._trial_id, "study_id": row.study_id, "token": token,
+                    "worker": worker[:256], "leased_at": dt.datetime.now(dt.UTC),
+                    "retry_of": retry_of}])
             self._leases[trial._trial_id] = (token, row.study_id)
             self._beats[trial._trial_id] = time.monotonic()
             self._frozen[trial._trial_id] = frozen
@@ -403,8 +404,13 @@ class Coordinator:
         if step > max_epochs:
             raise Invalid(f"epoch {step} is beyond the study's {max_epochs} epochs per trial")
         with self._lock("trial", trial_id):
-            with self.db.session() as s:
-                old = s.get(ReportRow, (trial_id, step))
+            frozen = self._frozen.get(trial_id) or self.storage.get_trial(trial_id)
+            # a step this trial has not reported (Optuna's copy says) needs no look-up; the
+            # primary key still refuses a duplicate another coordinator process stored
+            old = None
+            if step in frozen.intermediate_values:
+                with self.db.session() as s:
+                    old = s.get(ReportRow, (trial_id, step))
             if old is not None:
                 same = old.value == value and (
                     (z is None and old.spectrum is None)
@@ -418,7 +424,6 @@ class Coordinator:
             except UpdateFinishedTrialError:
                 t = self.storage.get_trial(trial_id)
                 raise Conflict(f"trial {t.number} is {state_name(t)}: no more reports") from None
-            frozen = self._frozen.get(trial_id) or self.storage.get_trial(trial_id)
             frozen.intermediate_values = {**frozen.intermediate_values, step: value}
             self._frozen[trial_id] = frozen
             self._tls.attrs = None
@@ -426,18 +431,19 @@ class Coordinator:
                 # the last epoch has nothing left to save: the trial completes
                 prune = loaded.study.pruner.prune(loaded.study, frozen) and step < max_epochs
             attrs = self._tls.attrs or {}
-            row = ReportRow(trial_id=trial_id, step=step, study_id=loaded.study._study_id,
-                            value=value, spectrum=None if z is None else pack(z),
-                            size=0 if z is None else z.size,
-                            max_le=None if z is None else float(z.max()),
-                            mean_le=None if z is None else float(z.mean()),
-                            decision="prune" if prune else "continue",
-                            prediction=attrs.get("prediction"), model=attrs.get("model"),
-                            reason=self._reason(loaded, attrs, prune))
-            with self.db.session() as s:
-                s.add(row)
+            row = {"trial_id": trial_id, "step": step, "study_id": loaded.study._study_id,
+                   "value": value, "spectrum": None if z is None else pack(z),
+                   "size": 0 if z is None else z.size,
+                   "max_le": None if z is None else float(z.max()),
+                   "mean_le": None if z is None else float(z.mean()),
+                   "decision": "prune" if prune else "continue",
+                   "prediction": attrs.get("prediction"), "model": attrs.get("model"),
+                   "reason": self._reason(loaded, attrs, prune),
+                   "created_at": dt.datetime.now(dt.UTC)}
+            with self.db.session() as s:  # a Core insert: the ORM's bookkeeping costs more
+                s.execute(insert(ReportRow), [row])
             self._beat(trial_id)
-            return self._answer(row)
+            return self._answer(ReportRow(**row))
 
     def _record_decision(self, study: optuna.Study, trial: FrozenTrial, attrs: dict) -> None:
         """The spectrum pruners' recorder here: the decision goes to the reports table with
@@ -528,13 +534,14 @@ class Coordinator:
             self._frozen.pop(trial_id, None)
             self._beats.pop(trial_id, None)
             loaded.spectrum_sizes.pop(trial_id, None)
+        done = self.storage.get_trial(trial_id)
         if state == "complete":
             with self._lock("completed", study._study_id):
                 if loaded.completed is not None:
-                    loaded.completed.append(self.storage.get_trial(trial_id))
+                    loaded.completed.append(done)
             if loaded.spectrum_pruner is not None:
                 loaded.spectrum_pruner.refresh(study)  # AeLLE: refits in the background
-        return self._finished(self.storage.get_trial(trial_id))
+        return self._finished(done)
 
     def _retry(self, study: optuna.Study, failed: FrozenTrial) -> None:
         with warnings.catch_warnings():
