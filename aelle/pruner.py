@@ -12,9 +12,11 @@ than ``n_startup_trials`` complete (counting ``reference_values``, the final val
 study a given model was trained on), no spectrum at this step, or no model yet: the fallback
 pruner decides; a trial chosen to explore (probability ``explore``, drawn once per trial from
 ``seed`` and its number) is never pruned by the model, so the model keeps seeing how trials it
-would reject end. Each decision is written to the trial's user attributes (``aelle:*``).
-Refitting happens at most every ``retrain_every`` completions, in a background thread for AeLLE:
-``prune()`` itself only reads the current model.
+would reject end. The cut is the ``quantile`` of the completed trials' final values and, by
+default (``cut_from="all"``), of the predicted finals of the trials pruned so far: they stand in
+for the values pruning keeps the study from seeing. Each decision is written to the trial's
+user attributes (``aelle:*``). Refitting happens at most every ``retrain_every`` completions,
+in a background thread for AeLLE: ``prune()`` itself only reads the current model.
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ class SpectrumPruner(BasePruner):
                  on_fit: Callable[[SpectrumPruner], None] | None = None,
                  recorder: Callable[[optuna.Study, FrozenTrial, dict], None] | None = None,
                  completed: Callable[[optuna.Study], list[FrozenTrial]] | None = None,
-                 reference_values=None):
+                 reference_values=None, cut_from: str = "all"):
         if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) \
                 or n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be a non-negative integer, got "
@@ -145,6 +147,13 @@ class SpectrumPruner(BasePruner):
         # final values of a previous study of the same task: with a model trained there, they
         # set the cut before this study has completed anything (pruning from its first trial)
         self.reference_values = reference
+        if cut_from not in ("all", "completed"):
+            raise ValueError(f"cut_from must be 'all' or 'completed', got {cut_from!r}")
+        # "completed" compares with the finals of the trials that survived, which pruning
+        # biases: as bad trials stop, the survivors' median falls and good trials get cut.
+        # "all" adds, for every trial pruned on a prediction, that prediction as its stand-in.
+        self.cut_from = cut_from
+        self._stopped: dict[int, float] = {}  # trial id -> predicted final when pruned
         if completed is not None and not callable(completed):
             raise ValueError("completed must be callable")
         self.recorder = recorder or write_attrs
@@ -185,6 +194,8 @@ class SpectrumPruner(BasePruner):
             return self._defer(study, trial, step, "no model yet")
         if spectrum is None:
             return self._defer(study, trial, step, f"no spectrum at step {step}")
+        if self.cut_from == "all":
+            values = np.concatenate([values, self._stand_ins(completed)])
         cut = _cut(values, self.quantile, study.direction) if len(values) else None
         if cut is None and scorer.needs_cut:
             return self._defer(study, trial, step, "no completed trial to compare with")
@@ -196,8 +207,22 @@ class SpectrumPruner(BasePruner):
         if prune and self._explores(trial):
             return self._record(study, trial, step, False, "explore",
                                 "would prune; kept to calibrate the model", **attrs)
+        if prune and predicted is not None and math.isfinite(predicted):
+            self.remember_stopped(trial._trial_id, predicted)
         return self._record(study, trial, step, prune, "prune" if prune else "continue",
                             None, **attrs)
+
+    def remember_stopped(self, trial_id: int, predicted: float) -> None:
+        """Count a trial pruned on ``predicted`` in the cut (``cut_from="all"``): the pruner
+        remembers its own decisions; a restarted coordinator tells it the earlier ones."""
+        with self._lock:
+            self._stopped[trial_id] = float(predicted)
+
+    def _stand_ins(self, completed: list[FrozenTrial]) -> np.ndarray:
+        done = {t._trial_id for t in completed}  # a trial told to stop may still complete
+        with self._lock:
+            return np.array([v for tid, v in self._stopped.items() if tid not in done],
+                            dtype=np.float64)
 
     def _defer(self, study, trial, step, why: str) -> bool:
         prune = self.fallback.prune(study, trial)
@@ -301,12 +326,12 @@ class AeLLEPruner(SpectrumPruner):
                  model: AeLLE | bytes | None = None,
                  retrain: bool | None = None, region: str | None = None,
                  config: AeLLEConfig | None = None, background: bool = True,
-                 reference_values=None):
+                 reference_values=None, cut_from: str = "all"):
         super().__init__(n_startup_trials=n_startup_trials, quantile=quantile,
                          fallback=fallback, explore=explore, seed=seed,
                          retrain_every=retrain_every, store=store, on_fit=on_fit,
                          recorder=recorder, completed=completed,
-                         reference_values=reference_values)
+                         reference_values=reference_values, cut_from=cut_from)
         if isinstance(model, bytes | bytearray):
             model = AeLLE.from_bytes(model)
         if model is not None and not (isinstance(model, AeLLE) and model.fitted):

@@ -244,9 +244,12 @@ def evaluate(run: dict, reference: dict) -> dict:
     trials = [t for t in run["trials"] if t["retry_of"] is None]
     matched = [t for t in trials
                if t["number"] in ref and t["params"] == ref[t["number"]]["params"]]
-    if run is reference:  # AeLLE's shadow decisions: kept = never would have pruned
-        kept = {t["number"]: t.get("shadow_first_prune") is None for t in matched}
-        stop = {t["number"]: t.get("shadow_first_prune") for t in matched}
+    if run is reference:  # AeLLE's shadow decisions: kept = never would have pruned (a
+        # decision at the last epoch stops nothing: the coordinator never prunes there)
+        last = run["spec"]["epochs"]
+        stop = {t["number"]: t.get("shadow_first_prune") for t in matched
+                if t.get("shadow_first_prune") is not None and t["shadow_first_prune"] < last}
+        kept = {t["number"]: t["number"] not in stop for t in matched}
     else:
         kept = {t["number"]: t["state"] == "complete" for t in matched}
         stop = {t["number"]: t["epochs"] - 1 for t in matched if t["state"] == "pruned"}

@@ -222,8 +222,22 @@ class Coordinator:
             study = optuna.load_study(study_name=row.name, storage=self.storage,
                                       sampler=build_sampler(spec), pruner=pruner)
             loaded = Loaded(study, spec, search_space(spec), spec_settings(spec), pruner)
+            self._remember_stopped(loaded)
             self._loaded[study_id] = loaded
             return loaded
+
+    def _remember_stopped(self, loaded: Loaded) -> None:
+        """Tell a spectrum pruner the predictions it pruned trials on before this process
+        started (its cut counts them)."""
+        p = loaded.spectrum_pruner
+        if p is None:
+            return
+        with self.db.session() as s:
+            rows = s.execute(select(ReportRow.trial_id, ReportRow.prediction).where(
+                ReportRow.study_id == loaded.study._study_id, ReportRow.decision == "prune",
+                ReportRow.prediction.is_not(None))).all()
+        for trial_id, prediction in rows:
+            p.remember_stopped(trial_id, prediction)
 
     def _pretrained(self, spec: StudyCreate) -> Pretrained | None:
         """The model and final values of the study ``pruner.settings.pretrained`` names."""

@@ -165,7 +165,7 @@ def build_sampler(spec: StudyCreate) -> optuna.samplers.BaseSampler:
 
 _ALLOWED = {
     "aelle": {"n_startup_trials", "quantile", "explore", "seed", "retrain_every", "region",
-              "fallback", "config", "pretrained"},
+              "fallback", "config", "pretrained", "cut_from"},
     "max_le": {"threshold", "below", "n_startup_trials", "quantile", "explore", "seed",
                "retrain_every", "fallback"},
     "median": {"n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"},

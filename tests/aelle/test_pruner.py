@@ -82,11 +82,32 @@ def test_prunes_bad_trials_and_keeps_good_ones_recording_why():
     assert pruned and attrs["decision"] == "prune" and attrs["step"] == 0
     assert attrs["model"] == pruner.model.version and len(attrs["model"]) == 12
     assert attrs["prediction"] > attrs["cut"]
+    stand_in = attrs["prediction"]
     kept, attrs = step_once(study, 0.05)
     assert not kept and attrs["decision"] == "continue" and attrs["prediction"] < attrs["cut"]
-    # the cut is the median of the completed values
+    # the cut: the median of the completed values and of the pruned trial's prediction
     values = [t.value for t in study.get_trials(states=(TrialState.COMPLETE,))]
-    assert attrs["cut"] == pytest.approx(np.median(values))
+    assert attrs["cut"] == pytest.approx(np.median([*values, stand_in]))
+
+
+def test_the_cut_counts_pruned_trials_by_their_prediction_unless_told_otherwise():
+    study, pruner = aelle_study(n_completed=9)
+    completed = [t.value for t in study.get_trials(states=(TrialState.COMPLETE,))]
+    for q in (0.9, 0.95, 1.0):
+        assert step_once(study, q)[0]
+    _, attrs = step_once(study, 0.05)
+    assert attrs["cut"] > np.median(completed)  # three bad stand-ins raise it
+    assert len(pruner._stand_ins(pruner.completed_trials(study))) == 3
+    only, _ = aelle_study(n_completed=9, cut_from="completed")
+    _, attrs = step_once(only, 0.05)
+    assert attrs["cut"] == pytest.approx(np.median(completed))
+    # a trial told to stop that completes anyway (shadow mode, the last epoch) counts once
+    trial = study.ask()
+    pruner.remember_stopped(trial._trial_id, 9.0)
+    study.tell(trial, 1.5)
+    assert 9.0 not in pruner._stand_ins(pruner.completed_trials(study))
+    with pytest.raises(ValueError, match="cut_from must be"):
+        AeLLEPruner(cut_from="survivors")
 
 
 def test_predictions_follow_the_final_value():

@@ -26,7 +26,9 @@ def study(variant, trials):
             "spec": {"budget": len(trials), "epochs": 8, "settings": {}}}
 
 
-REFERENCE = study("none", [trial(0, "complete", 9, 1.0), trial(1, "complete", 9, 2.0, shadow=1),
+# shadow: the first epoch AeLLE would have pruned at (8, the last, stops nothing)
+REFERENCE = study("none", [trial(0, "complete", 9, 1.0, shadow=8),
+                           trial(1, "complete", 9, 2.0, shadow=1),
                            trial(2, "complete", 9, 3.0), trial(3, "pruned", 2, None, shadow=0)])
 
 

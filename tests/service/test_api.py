@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from service.coordinator import Coordinator
 from tests.service.support import SETTINGS, USER, WORKER, study
 
 API = "/api/v1"
@@ -233,7 +234,7 @@ FAST_MODEL = {"dim": 16, "hidden": [16], "latent": 4, "epochs": 60, "warmup_epoc
 GRU = {"arch": {"type": "categorical", "choices": ["gru"]}}
 
 
-def test_a_study_pretrained_on_a_previous_one_prunes_from_its_first_report(client):
+def test_a_study_pretrained_on_a_previous_one_prunes_from_its_first_report(client, settings):
     aelle = {"name": "aelle", "settings": {"n_startup_trials": 2, "retrain_every": 1,
                                            "explore": 0.0, "config": FAST_MODEL}}
     client.post(f"{API}/studies", json=study("src", budget=4, pruner=aelle, search_space=GRU),
@@ -269,6 +270,10 @@ def test_a_study_pretrained_on_a_previous_one_prunes_from_its_first_report(clien
     assert bad["reason"].startswith("prune: predicted final")
     model = client.get(f"{API}/studies/src/model", headers=USER).json()["latest"]["version"]
     assert bad["model"] == model
+    # a restarted coordinator's cut counts the trial pruned before, by its prediction
+    again = Coordinator(settings)
+    loaded = again._load(again._row("dst").study_id)
+    assert loaded.spectrum_pruner._stopped == {got["trial_id"]: bad["prediction"]}
 
 
 def test_oversized_and_malformed_bodies_are_refused(client):
