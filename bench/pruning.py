@@ -11,8 +11,9 @@ precision and recall of "this trial is in the better half" in the pruner's decis
 trained to the end).
 
 Variants: none (the reference), median, successive_halving, hyperband, max_le (the LE
-threshold), aelle (fitted in the study) and aelle_pre (AeLLE pre-trained on the reference study
-of the next seed: a previous study of the same task, not this one's trials).
+threshold), aelle (fitted in the study), aelle_pre (AeLLE pre-trained on the reference study of
+the next seed: a previous study of the same task, not this one's trials) and aelle_completed
+(the cut from the completed trials only, the rule before pruned trials' predictions counted).
 
 Resumable: each finished study is one JSON line in ``bench/results/pruning_<task>.jsonl``;
 rerunning skips them (the studies live in ``bench/results/.pruning/<task>.db``, which the
@@ -39,7 +40,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-VARIANTS = ("none", "median", "successive_halving", "hyperband", "max_le", "aelle", "aelle_pre")
+VARIANTS = ("none", "median", "successive_halving", "hyperband", "max_le", "aelle", "aelle_pre",
+            "aelle_completed")
 AELLE = {"n_startup_trials": 8, "explore": 0.1, "retrain_every": 2}
 
 
@@ -84,7 +86,9 @@ def pruner(variant: str, epochs: int) -> dict:
         return {"name": "hyperband", "settings": {"min_resource": 1, "max_resource": epochs}}
     if variant == "max_le":
         return {"name": "max_le", "settings": AELLE}
-    # aelle_pre: the same, and Bench.study names the study its model comes from
+    if variant == "aelle_completed":  # the cut from the survivors only (before the stand-ins)
+        return {"name": "aelle", "settings": {**AELLE, "cut_from": "completed"}}
+    # aelle, and aelle_pre: Bench.study names the study its model comes from
     return {"name": "aelle", "settings": dict(AELLE)}
 
 
@@ -340,7 +344,7 @@ def report(task: str, records: list[dict], path_md: Path, path_png: Path) -> dic
                      f"{stops or '-'} |")
     lines += ["", "## Better-half trials that AeLLE stopped", ""]
     for x in rows:
-        if x["variant"] in ("aelle", "aelle_pre") and x["wrongly_pruned"]:
+        if x["variant"].startswith("aelle") and x["wrongly_pruned"]:
             for w in x["wrongly_pruned"]:
                 lines.append(f"- {x['variant']} seed {x['seed']}: trial {w['number']} "
                              f"{w['params']} stopped at epoch {w['stopped_at']}; it would end "
