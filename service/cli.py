@@ -33,6 +33,14 @@ def add_service_parsers(sub) -> None:
                    help="wait up to this long for the database to answer before starting")
     p.set_defaults(func=run_serve)
 
+    p = sub.add_parser("migrate", help="create or upgrade the database's tables",
+                       description="Bring Optuna's tables and the coordinator's up to date in "
+                       "AELLE_DATABASE_URL (the coordinator also does this when it starts).")
+    p.add_argument("--database-url", help="overrides AELLE_DATABASE_URL")
+    p.add_argument("--wait-db", type=float, default=0.0, metavar="SECONDS",
+                   help="wait up to this long for the database to answer")
+    p.set_defaults(func=run_migrate)
+
     p = sub.add_parser("submit", help="create a study from a YAML/JSON file or flags")
     _user_options(p)
     p.add_argument("file", nargs="?", type=Path, help="a study file (YAML or JSON)")
@@ -80,6 +88,19 @@ def run_serve(args) -> int:
 
         Database(settings.database_url).wait(args.wait_db)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def run_migrate(args) -> int:
+    from service.config import ServiceSettings
+    from service.db import Database
+    from service.migrations import migrate
+
+    url = args.database_url or ServiceSettings().database_url
+    if args.wait_db > 0:
+        Database(url).wait(args.wait_db)
+    done = migrate(url)
+    print("\n".join(done) if done else "the database is up to date")
     return 0
 
 

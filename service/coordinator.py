@@ -31,6 +31,7 @@ from sqlalchemy import delete, func, insert, select
 from aelle.pruner import ATTR, AeLLEPruner, ShadowPruner, SpectrumPruner
 from service.config import ServiceSettings
 from service.db import Database, LeaseRow, ModelRow, ReportRow, StudyRow, pack
+from service.migrations import migrate
 from service.specs import (
     Pretrained,
     StudyCreate,
@@ -106,7 +107,8 @@ class Coordinator:
     def __init__(self, settings: ServiceSettings):
         self.settings = settings
         self.db = Database(settings.database_url)
-        self.db.create_tables()
+        for step in migrate(settings.database_url):
+            log.info("database: %s", step)
         engine_kwargs = ({"connect_args": {"timeout": 30}}
                          if settings.database_url.startswith("sqlite")
                          else {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20})

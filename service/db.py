@@ -135,10 +135,6 @@ class Database:
     def postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
-    def create_tables(self) -> None:
-        with self._wrap():
-            Base.metadata.create_all(self.engine)
-
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction: committed when the block ends, rolled back on any error; driver

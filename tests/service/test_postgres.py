@@ -83,3 +83,11 @@ def test_two_coordinators_on_one_database_keep_the_budget(pg_url):
     for t in threads:
         t.join()
     assert len(got) == 10 and len(set(got)) == 10
+
+
+def test_coordinators_starting_together_migrate_once(pg_url):
+    from service.migrations import migrate
+
+    with ThreadPoolExecutor(4) as pool:
+        done = list(pool.map(lambda _: migrate(pg_url), range(4)))
+    assert sorted(len(d) for d in done) == [0, 0, 0, 1] and "created" in max(done)[0]

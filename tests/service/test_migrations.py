@@ -1,0 +1,98 @@
+"""Schema versions: a new database is created and stamped, an old one is brought forward with
+its rows kept, a newer one is refused untouched."""
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from service.coordinator import Coordinator
+from service.db import Base, StoreError
+from service.migrations import SCHEMA_VERSION, current_version, migrate
+from service.specs import StudyCreate
+from tests.service.support import service_settings, study
+
+
+def columns(url, table):
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {c["name"] for c in inspect(conn).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+def execute(url, *statements):
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            return [conn.execute(text(s)).all() if s.startswith("SELECT") else
+                    conn.execute(text(s)) for s in statements]
+    finally:
+        engine.dispose()
+
+
+def version(url):
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return current_version(conn)
+    finally:
+        engine.dispose()
+
+
+def test_a_new_database_is_created_and_stamped_once(tmp_path):
+    url = f"sqlite:///{tmp_path}/new.db"
+    assert version(url) is None
+    assert migrate(url) == [f"created the tables (schema version {SCHEMA_VERSION})"]
+    assert version(url) == SCHEMA_VERSION and "retry_of" in columns(url, "aelle_leases")
+    assert "trial_values" in inspect(create_engine(url)).get_table_names()  # Optuna's
+    assert migrate(url) == []
+
+
+def test_a_database_from_before_versioning_gets_the_new_column_and_keeps_its_rows(tmp_path):
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = create_engine(url)
+    old = [t for name, t in Base.metadata.tables.items()
+           if name not in ("aelle_leases", "aelle_schema")]
+    Base.metadata.create_all(engine, tables=old)
+    engine.dispose()
+    execute(url, "CREATE TABLE aelle_leases (trial_id INTEGER PRIMARY KEY, study_id INTEGER, "
+                 "token VARCHAR(64), worker VARCHAR(256), leased_at DATETIME, "
+                 "finished_at DATETIME)",
+            "INSERT INTO aelle_leases (trial_id, study_id, token, worker) "
+            "VALUES (7, 1, 'tok', 'w')")
+    assert version(url) == 0
+    done = migrate(url)
+    assert done == ["schema version 1: aelle_leases.retry_of: the trial number a lease runs "
+                    "again"]
+    assert "retry_of" in columns(url, "aelle_leases") and version(url) == SCHEMA_VERSION
+    [rows] = execute(url, "SELECT trial_id, token, retry_of FROM aelle_leases")
+    assert rows == [(7, "tok", None)]
+
+
+def test_a_database_from_a_newer_coordinator_is_refused_untouched(tmp_path):
+    url = f"sqlite:///{tmp_path}/newer.db"
+    migrate(url)
+    execute(url, f"UPDATE aelle_schema SET version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match=f"version {SCHEMA_VERSION + 1}, newer than this "
+                                         f"coordinator's \\({SCHEMA_VERSION}\\)"):
+        migrate(url)
+    with pytest.raises(StoreError, match="upgrade aelle"):
+        Coordinator(service_settings(url))
+    assert version(url) == SCHEMA_VERSION + 1
+
+
+def test_a_coordinator_migrates_at_start_and_works(tmp_path):
+    url = f"sqlite:///{tmp_path}/c.db"
+    c = Coordinator(service_settings(url))
+    c.create_study(StudyCreate.model_validate(study()))
+    assert c.lease("w") is not None and version(url) == SCHEMA_VERSION
+
+
+def test_aelle_migrate_says_what_it_did(tmp_path, capsys):
+    from aelle.cli import main
+
+    url = f"sqlite:///{tmp_path}/cli.db"
+    assert main(["migrate", "--database-url", url]) == 0
+    assert "created the tables" in capsys.readouterr().out
+    assert main(["migrate", "--database-url", url]) == 0
+    assert capsys.readouterr().out.strip() == "the database is up to date"
