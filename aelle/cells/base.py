@@ -35,9 +35,19 @@ def rows(d: Tensor, mat: Tensor) -> Tensor:
     return d[..., :, None] * mat[:, None]
 
 
-def eye_like(d: Tensor) -> Tensor:
-    """Identity matrices (M, B, n, n) for per-sequence vectors d (M, B, n)."""
-    return torch.diag_embed(torch.ones_like(d))
+def rows_sum(*terms: tuple[Tensor, Tensor], diagonal: Tensor | None = None) -> Tensor:
+    """``sum_g diag(d_g) @ mat_g (+ diag(diagonal))`` accumulated in one output buffer.
+
+    Gated cells' Jacobians are such sums; building each term and adding them writes the
+    (M, B, out, in) array once per term, which costs more than the QR at small N.
+    """
+    (d, mat), *rest = terms
+    out = rows(d, mat)
+    for d, mat in rest:
+        out.addcmul_(d[..., :, None], mat[:, None])
+    if diagonal is not None:
+        out.diagonal(dim1=-2, dim2=-1).add_(diagonal)
+    return out
 
 
 def per_net(x: Tensor, ndim: int) -> Tensor:

@@ -10,7 +10,7 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from aelle.cells.base import Cell, affine, rows
+from aelle.cells.base import Cell, affine, rows_sum
 from aelle.cells.init import uniform
 from aelle.cells.registry import register
 
@@ -48,11 +48,11 @@ class GRUCell(Cell):
         dz = (s - g) * z * (1 - z)          # dh/d(pre z)
         dg = (1 - z) * (1 - g * g)          # dh/d(pre n)
         u_r, u_z, u_n = self.weight_hh.split(n, -2)
-        j = (rows(dg * an_h * dr, u_r) + rows(dz, u_z) + rows(dg * r, u_n) + torch.diag_embed(z))
+        j = rows_sum((dg * an_h * dr, u_r), (dz, u_z), (dg * r, u_n), diagonal=z)
         jx = None
         if wrt_input:
             w_r, w_z, w_n = self.weight_ih.split(n, -2)
-            jx = rows(dg * an_h * dr, w_r) + rows(dz, w_z) + rows(dg, w_n)
+            jx = rows_sum((dg * an_h * dr, w_r), (dz, w_z), (dg, w_n))
         return h_new, j, jx
 
     @classmethod

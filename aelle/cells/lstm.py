@@ -11,7 +11,7 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from aelle.cells.base import TwoStateCell, affine, rows
+from aelle.cells.base import TwoStateCell, affine, rows_sum
 from aelle.cells.init import uniform
 from aelle.cells.registry import register
 
@@ -42,17 +42,17 @@ class LSTMCell(TwoStateCell):
         return torch.cat([o * tc, c_new], dim=-1)
 
     def jacobians(self, s, x, wrt_input=False):
-        n = self.hidden_size
         c, i, f, g, o, c_new, tc = self._gates(s, x)
         s_new = torch.cat([o * tc, c_new], dim=-1)
         # how c_new and h_new move with each gate's pre-activation, (M, B, N) per gate
-        dc_gates = torch.cat([g * i * (1 - i), c * f * (1 - f), i * (1 - g * g)], -1)
+        dc_gates = (g * i * (1 - i), c * f * (1 - f), i * (1 - g * g))
         dtc = o * (1 - tc * tc)
-        dh_gates = torch.cat([dtc.repeat(1, 1, 3) * dc_gates, tc * o * (1 - o)], -1)
+        dh_gates = (*(dtc * d for d in dc_gates), tc * o * (1 - o))
 
         def through(weight, need_c):  # d(h_new), d(c_new) w.r.t. what `weight` multiplies
-            dh_dv = _sum_gates(rows(dh_gates, weight), n)
-            dc_dv = _sum_gates(rows(dc_gates, weight[:, : 3 * n]), n) if need_c else None
+            blocks = weight.chunk(4, dim=-2)
+            dh_dv = rows_sum(*zip(dh_gates, blocks, strict=True))
+            dc_dv = rows_sum(*zip(dc_gates, blocks[:3], strict=True)) if need_c else None
             return dh_dv, dc_dv
 
         full = self.state == "full"
@@ -75,7 +75,3 @@ class LSTMCell(TwoStateCell):
         n4 = 4 * hidden_size
         return cls(u(n4, input_size), u(n4, hidden_size), u(n4), state=state)
 
-
-def _sum_gates(m: Tensor, n: int) -> Tensor:
-    """Sum the gate blocks of a (M, B, G*N, K) matrix into (M, B, N, K)."""
-    return m.unflatten(-2, (-1, n)).sum(-3)
