@@ -17,6 +17,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+# Below this dimension ormqr's fixed cost outweighs orgqr + matmul (measured on the CPU).
+_REFLECTORS_FROM = 40
+
 
 class Frame:
     """A batch of k orthonormal directions in R^D, possibly not yet orthonormalised.
@@ -31,13 +34,16 @@ class Frame:
         self.reflectors = reflectors
         self.k = k if k is not None else explicit.shape[-1]
         # LAPACK leaves diag R of either sign. The frame with diag R > 0 at every step differs
-        # from ours by the running product of those signs, per column; kept for ``tensor()``.
+        # from ours by the running product of those signs, per column: kept for ``tensor()``
+        # when the frame was created with ``track_signs`` (None: not tracked).
         self.signs = signs
 
     @classmethod
-    def identity(cls, batch_shape, dim: int, k: int, dtype, device) -> Frame:
+    def identity(cls, batch_shape, dim: int, k: int, dtype, device,
+                 track_signs: bool = False) -> Frame:
         q = torch.eye(dim, k, dtype=dtype, device=device).expand(*batch_shape, dim, k).clone()
-        return cls(q)
+        signs = torch.ones(*batch_shape, k, dtype=dtype, device=device) if track_signs else None
+        return cls(q, signs=signs)
 
     def apply(self, j: Tensor) -> Frame:
         """The frame mapped by the Jacobians: J @ Q."""
@@ -49,7 +55,7 @@ class Frame:
     def orthonormalise(self) -> tuple[Frame, Tensor]:
         """QR-factorise; return the orthonormal frame and |diag R| as (..., k)."""
         y = self.explicit
-        if y.shape[-1] == y.shape[-2]:
+        if y.shape[-1] == y.shape[-2] >= _REFLECTORS_FROM:
             a, tau = torch.geqrf(y)
             d = torch.diagonal(a, 0, -2, -1)
             return Frame(reflectors=(a, tau), k=self.k, signs=self._signs_after(d)), d.abs()
@@ -57,12 +63,26 @@ class Frame:
         d = torch.diagonal(r, 0, -2, -1)
         return Frame(q, signs=self._signs_after(d)), d.abs()
 
-    def _signs_after(self, diag: Tensor) -> Tensor:
-        sign = torch.where(diag < 0, -1.0, 1.0).to(diag.dtype)
-        return sign if self.signs is None else sign * self.signs
+    def park(self, mask: Tensor) -> Frame:
+        """The frames of the batch entries in ``mask`` (batch shape) reset to the first k
+        columns of I (for diverged sequences, so that LAPACK sees no NaN again)."""
+        if self.reflectors is not None:
+            a, tau = self.reflectors  # zero reflectors with tau = 0 are identities
+            parked = (a.masked_fill(mask[..., None, None], 0.0),
+                      tau.masked_fill(mask[..., None], 0.0))
+            return Frame(reflectors=parked, k=self.k, signs=self.signs)
+        q = self.explicit
+        eye = torch.eye(q.shape[-2], q.shape[-1], dtype=q.dtype, device=q.device)
+        return Frame(torch.where(mask[..., None, None], eye, q), signs=self.signs)
+
+    def _signs_after(self, diag: Tensor) -> Tensor | None:
+        if self.signs is None:
+            return None
+        return torch.where(diag < 0, -self.signs, self.signs)
 
     def tensor(self) -> Tensor:
-        """The explicit (..., D, k) directions, columns signed so that diag R > 0."""
+        """The explicit (..., D, k) directions; columns signed so that diag R > 0 if the
+        signs were tracked."""
         q = (self.explicit if self.reflectors is None
              else torch.linalg.householder_product(*self.reflectors))
         return q if self.signs is None else q * self.signs[..., None, :]

@@ -19,6 +19,10 @@ from torch import Tensor
 
 from aelle.cells.base import Cell
 from aelle.frames import Frame
+from aelle.parallel import run_split, split_count
+
+# Sequences x D^3 per thread below which threads cost more than they save (LSTM, 2-core CPU)
+_SPLIT_MIN_WORK = 1_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,77 +88,47 @@ def lyapunov_spectrum(
     return_q: bool = False,
     on_divergence: str = "raise",
     h0: Tensor | None = None,
+    threads: int | None = None,
 ) -> SpectrumResult:
     """Leading k Lyapunov exponents of ``cell`` driven by ``inputs``.
 
     inputs: (B, W + T, I) shared by all networks of the cell, or (M, B, W + T, I).
     on_divergence: "raise" (SpectrumDivergedError naming step and sequence) or "mark"
     (the sequence is dropped from the mean and flagged in ``diverged``).
+    threads: on a CPU the sequences are split over this many threads, each running torch
+    single-threaded (default: torch.get_num_threads(), at most B); ignored on a GPU.
     """
-    _check(cell, inputs, warmup, t_on, k, dtype, on_divergence)
+    _check(cell, inputs, warmup, t_on, k, dtype, on_divergence, threads)
     m, d = cell.n_networks, cell.dim
     k = d if k is None else k
     cell = cell.to(dtype)
     x_all = inputs.to(device=cell.device, dtype=dtype)
     if x_all.ndim == 3:
         x_all = x_all[None]
-    b, total = x_all.shape[1], x_all.shape[2]
-    steps = total - warmup
+    b = x_all.shape[1]
+    steps = x_all.shape[2] - warmup
+    s0 = cell.zero_state(b) if h0 is None else _initial_state(cell, h0, b).to(dtype)
+    loop = _Iteration(cell, warmup, t_on, k, on_divergence == "raise", return_ftle, return_q)
 
-    s = cell.zero_state(b) if h0 is None else _initial_state(cell, h0, b).to(dtype)
-    frame = Frame.identity((m, b), d, k, dtype, cell.device)
-    gamma = torch.zeros(m, b, k, dtype=torch.float64, device=cell.device)
-    diverged = torch.zeros(m, b, dtype=torch.bool, device=cell.device)
-    divergences: list[Divergence] = []
-    ftle, ftle_steps = [], []
-    floor = torch.finfo(dtype).tiny  # an exactly collapsed direction (dead ReLU) logs this
-    since_qr = 0
+    if threads is None:
+        parts = split_count(b, cell.device)
+        if b * d**3 < _SPLIT_MIN_WORK * parts:  # too little LAPACK work per thread
+            parts = 1
+    else:
+        parts = 1 if cell.device.type != "cpu" else min(threads, b)
+    runs = run_split(lambda sl: loop.run(x_all[:, sl], s0[:, sl], sl.start), b, parts)
+    raised = [r for r in runs if isinstance(r, Divergence)]
+    if raised:
+        raise SpectrumDivergedError(min(raised, key=lambda v: (v.step, v.network, v.sequence)))
 
-    def check(values: Tensor, t: int, reason: str) -> None:
-        """Flag sequences whose ``values`` (M, B, ...) are not all finite; one sync when fine."""
-        # NaN and inf survive a sum, which is far cheaper than an elementwise isfinite.
-        finite = torch.isfinite(values.flatten(2).sum(-1))
-        if bool(finite.all()):
-            return
-        bad = ~finite & ~diverged
-        for net, seq in bad.nonzero().tolist():
-            div = Divergence(t, net, seq, reason, t < warmup)
-            if on_divergence == "raise":
-                raise SpectrumDivergedError(div)
-            divergences.append(div)
-        diverged.logical_or_(bad)
-
-    with torch.no_grad():
-        for t in range(total):
-            s, j, _ = cell.jacobians(s, x_all[:, :, t])
-            check(s, t, "non-finite state")
-            if divergences:  # keep LAPACK away from NaN: park diverged sequences at zero
-                s = s.masked_fill(diverged[..., None], 0.0)
-                j = j.masked_fill(diverged[..., None, None], 0.0)
-            frame = frame.apply(j)
-            if t < warmup:
-                frame, _ = frame.orthonormalise()
-                continue
-            since_qr += 1
-            if since_qr < t_on and t < total - 1:
-                continue
-            check(frame.explicit, t, "non-finite Jacobian")
-            if divergences:
-                frame = Frame(frame.explicit.masked_fill(diverged[..., None, None], 0.0), k=k,
-                              signs=frame.signs)
-            frame, r = frame.orthonormalise()
-            log_r = torch.log(r.clamp_min(floor)).double()
-            if divergences:
-                log_r = log_r.masked_fill(diverged[..., None], 0.0)
-            gamma += log_r
-            if return_ftle:
-                ftle.append(log_r / since_qr)
-                ftle_steps.append(t - warmup)
-            since_qr = 0
-
+    gamma = torch.cat([r.gamma for r in runs], 1)
+    diverged = torch.cat([r.diverged for r in runs], 1)
+    divergences = sorted((v for r in runs for v in r.divergences),
+                         key=lambda v: (v.step, v.network, v.sequence))
     per_seq = (gamma / steps).masked_fill(diverged[..., None], float("nan"))
     mean, std = _mean_std(per_seq, ~diverged)
     squeeze = (lambda v: v[0]) if (m == 1 and inputs.ndim == 3) else (lambda v: v)
+    ftle = torch.cat([torch.stack(r.ftle, -2) for r in runs], 1) if return_ftle else None
     return SpectrumResult(
         exponents=squeeze(mean),
         per_sequence=squeeze(per_seq),
@@ -164,10 +138,97 @@ def lyapunov_spectrum(
         steps=steps,
         warmup=warmup,
         t_on=t_on,
-        ftle=squeeze(torch.stack(ftle, -2)) if return_ftle else None,
-        ftle_steps=torch.tensor(ftle_steps) if return_ftle else None,
-        q=squeeze(frame.tensor()) if return_q else None,
+        ftle=squeeze(ftle) if return_ftle else None,
+        ftle_steps=torch.tensor(runs[0].ftle_steps) if return_ftle else None,
+        q=squeeze(torch.cat([r.frame.tensor() for r in runs], 1)) if return_q else None,
     )
+
+
+@dataclasses.dataclass
+class _Run:
+    """What the iteration over some of the sequences leaves behind."""
+
+    gamma: Tensor              # (M, b, k) summed log|R_ii|, float64
+    diverged: Tensor           # (M, b)
+    divergences: list[Divergence]
+    ftle: list[Tensor]
+    ftle_steps: list[int]
+    frame: Frame
+
+
+@dataclasses.dataclass(frozen=True)
+class _Iteration:
+    """Algorithm 2 over a slice of the sequences (all slices share one cell)."""
+
+    cell: Cell
+    warmup: int
+    t_on: int
+    k: int
+    raise_on_divergence: bool
+    return_ftle: bool
+    return_q: bool
+
+    def run(self, x: Tensor, s: Tensor, offset: int) -> _Run | Divergence:
+        """x (M, b, W + T, I), s (M, b, S); sequence numbers in messages start at ``offset``.
+
+        Returns the first Divergence instead of raising, so that the caller can report the
+        earliest over all slices.
+        """
+        cell, warmup, t_on, k = self.cell, self.warmup, self.t_on, self.k
+        m, b, total = cell.n_networks, x.shape[1], x.shape[2]
+        frame = Frame.identity((m, b), cell.dim, k, x.dtype, x.device,
+                               track_signs=self.return_q)
+        out = _Run(gamma=torch.zeros(m, b, k, dtype=torch.float64, device=x.device),
+                   diverged=torch.zeros(m, b, dtype=torch.bool, device=x.device),
+                   divergences=[], ftle=[], ftle_steps=[], frame=frame)
+        floor = torch.finfo(x.dtype).tiny  # an exactly collapsed direction (dead ReLU) logs this
+        since_qr = 0
+
+        def flag(values: Tensor, t: int, reason: str) -> Divergence | None:
+            """Mark sequences whose ``values`` (M, b, ...) are not all finite; one sync if fine."""
+            # NaN and inf survive a sum, which is far cheaper than an elementwise isfinite.
+            finite = torch.isfinite(values.flatten(2).sum(-1))
+            if bool(finite.all()):
+                return None
+            bad = ~finite & ~out.diverged
+            for net, seq in bad.nonzero().tolist():
+                div = Divergence(t, net, seq + offset, reason, t < warmup)
+                if self.raise_on_divergence:
+                    return div
+                out.divergences.append(div)
+            out.diverged.logical_or_(bad)
+            return None
+
+        with torch.no_grad():
+            for t in range(total):
+                s, j, _ = cell.jacobians(s, x[:, :, t])
+                if div := flag(s, t, "non-finite state"):
+                    return div
+                if out.divergences:  # keep LAPACK away from NaN: park diverged sequences
+                    s = s.masked_fill(out.diverged[..., None], 0.0)
+                    j = j.masked_fill(out.diverged[..., None, None], 0.0)
+                frame = frame.apply(j)
+                if t < warmup:
+                    frame, _ = frame.orthonormalise()
+                    continue
+                since_qr += 1
+                if since_qr < t_on and t < total - 1:
+                    continue
+                frame, r = frame.orthonormalise()
+                # a non-finite Jacobian (or a frame that overflowed between QRs) reaches diag R
+                if div := flag(r, t, "non-finite Jacobian"):
+                    return div
+                if out.divergences:
+                    frame = frame.park(out.diverged)
+                    r = r.masked_fill(out.diverged[..., None], 1.0)
+                log_r = torch.log(r.clamp_min(floor)).double()
+                out.gamma += log_r
+                if self.return_ftle:
+                    out.ftle.append(log_r / since_qr)
+                    out.ftle_steps.append(t - warmup)
+                since_qr = 0
+        out.frame = frame
+        return out
 
 
 def _mean_std(per_seq: Tensor, keep: Tensor) -> tuple[Tensor, Tensor]:
@@ -190,7 +251,7 @@ def _initial_state(cell: Cell, h0: Tensor, batch: int) -> Tensor:
     return h0.expand(shape).to(cell.device).clone()
 
 
-def _check(cell, inputs, warmup, t_on, k, dtype, on_divergence) -> None:
+def _check(cell, inputs, warmup, t_on, k, dtype, on_divergence, threads) -> None:
     if not isinstance(cell, Cell):
         raise TypeError(f"expected an aelle Cell (see aelle.cell_for), got {type(cell).__name__}")
     if not isinstance(inputs, Tensor) or inputs.ndim not in (3, 4):
@@ -217,3 +278,5 @@ def _check(cell, inputs, warmup, t_on, k, dtype, on_divergence) -> None:
         raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
     if on_divergence not in ("raise", "mark"):
         raise ValueError(f"on_divergence must be 'raise' or 'mark', got {on_divergence!r}")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")

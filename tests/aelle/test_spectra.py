@@ -167,6 +167,51 @@ def test_divergence_can_be_marked_instead():
     assert len(res.divergences) == 1 and res.divergences[0].sequence == 1
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_sequences_split_over_threads_give_the_serial_result(threads):
+    cell = random_cell("lstm", n_networks=2, hidden=5)
+    x = _inputs(5, 30, cell.input_size)
+    kw = {"warmup": 4, "t_on": 2, "dtype": torch.float64, "return_ftle": True, "return_q": True}
+    serial = lyapunov_spectrum(cell, x, threads=1, **kw)
+    split = lyapunov_spectrum(cell, x, threads=threads, **kw)
+    for field in ("exponents", "per_sequence", "std", "ftle", "ftle_steps", "q"):
+        # the same arithmetic up to the rounding of a one-threaded BLAS
+        torch.testing.assert_close(getattr(split, field), getattr(serial, field),
+                                   rtol=1e-8, atol=1e-10)
+
+
+def test_split_divergences_name_the_sequence_of_the_whole_batch():
+    x = torch.zeros(5, 60, 4)
+    x[3, 0] = 1.0  # in the second of two slices (sequences 0-1 | 2-4)
+    x[4, 0] = 0.5  # overflows a step later than sequence 3
+    with pytest.raises(SpectrumDivergedError) as err:
+        lyapunov_spectrum(_exploding_relu(), x, warmup=2, threads=2)
+    serial = lyapunov_spectrum(_exploding_relu(), x, warmup=2, threads=1, on_divergence="mark")
+    assert err.value.divergence == serial.divergences[0]
+    assert err.value.divergence.sequence == 3
+    x[0, 0] = 0.5  # now the first slice diverges too
+    marked = lyapunov_spectrum(_exploding_relu(), x, warmup=2, threads=2, on_divergence="mark")
+    serial = lyapunov_spectrum(_exploding_relu(), x, warmup=2, threads=1, on_divergence="mark")
+    assert marked.diverged.tolist() == [True, False, False, True, True]
+    assert marked.divergences == serial.divergences
+    assert {d.sequence for d in marked.divergences} == {0, 3, 4}
+    torch.testing.assert_close(marked.exponents, serial.exponents)
+
+
+def test_split_leaves_the_thread_settings_of_the_process_alone():
+    import threading
+
+    before = torch.get_num_threads()
+    cell = random_cell("gru", n_networks=1, hidden=6)
+    lyapunov_spectrum(cell, _inputs(4, 20, cell.input_size), threads=2)
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    t.start()
+    t.join()
+    assert torch.get_num_threads() == before
+    assert seen == [before]
+
+
 def test_dead_relu_direction_is_floored_not_minus_infinity():
     cell = RNNCell(torch.eye(2)[None], torch.eye(2)[None], torch.zeros(1, 2), nonlinearity="relu")
     res = lyapunov_spectrum(cell, -torch.ones(1, 10, 2), warmup=1)
@@ -181,6 +226,7 @@ def test_dead_relu_direction_is_floored_not_minus_infinity():
     ({"k": 99}, "k must be"),
     ({"on_divergence": "ignore"}, "on_divergence"),
     ({"dtype": torch.int32}, "floating-point"),
+    ({"threads": 0}, "threads"),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     cell = random_cell("rnn", n_networks=1)
