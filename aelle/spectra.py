@@ -112,7 +112,7 @@ def lyapunov_spectrum(
 
     if threads is None:
         parts = split_count(b, cell.device)
-        if b * d**3 < _SPLIT_MIN_WORK * parts:  # too little LAPACK work per thread
+        if m * b * d**3 < _SPLIT_MIN_WORK * parts:  # too little LAPACK work per thread
             parts = 1
     else:
         parts = 1 if cell.device.type != "cpu" else min(threads, b)

@@ -112,6 +112,8 @@ def size_row(n: int, device: str, repeats: int, with_autograd: bool) -> dict:
 
     row = {"N": n}
     row["engine_s"] = timed(lambda: lyapunov_spectrum(hidden, x, warmup=W), reps, device)
+    row["engine_one_slice_s"] = timed(lambda: lyapunov_spectrum(hidden, x, warmup=W, threads=1),
+                                      reps, device)
     row["engine_full_state_s"] = timed(
         lambda: lyapunov_spectrum(cell_for(module, state="full"), x, warmup=W), reps, device)
     row["engine_t_on2_s"] = timed(lambda: lyapunov_spectrum(hidden, x, warmup=W, t_on=2),
@@ -179,17 +181,19 @@ def markdown(result: dict) -> str:
              f"Machine: {result['machine']}; torch {result['torch']}, "
              f"{result['threads']} threads; LSTM input {INPUT}, B = {B}, T = {T}, W = {W}, "
              "float32, T_ON = 1, dh/dh convention (N exponents) unless noted.", "",
-             "| N | engine | plain loop | speed-up | floor (J·Q) | engine 2N state | "
+             "| N | engine | plain loop | speed-up | engine, sequences not split | "
+             "floor (J·Q) | engine 2N state | "
              "engine k=N/8 | k=N/8 gain | engine T_ON=2 | autograd loop | J: analytic vs "
              "vmap(jacrev) / vs autograd.functional | err engine | err plain | err T_ON=2 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["sizes"]:
         auto = f"{r['autograd_loop_s']:.2f} s" if "autograd_loop_s" in r else "-"
         jac = (f"{r['jacobian_speedup']:.0f}× / {r['jacobian_speedup_functional']:.0f}×"
                if "jacobian_speedup" in r else "-")
         lines.append(
             f"| {r['N']} | {r['engine_s']:.3f} s | {r['plain_loop_s']:.3f} s | "
-            f"{r['speedup_vs_plain']:.2f}× | {r['floor_s']:.3f} s | "
+            f"{r['speedup_vs_plain']:.2f}× | {r['engine_one_slice_s']:.3f} s | "
+            f"{r['floor_s']:.3f} s | "
             f"{r['engine_full_state_s']:.3f} s | {r['engine_k_n8_s']:.3f} s | "
             f"{r['speedup_k_n8_vs_full']:.1f}× | {r['engine_t_on2_s']:.3f} s | {auto} | {jac} | "
             f"{r['engine_err_leading_half']:.1e} | {r['plain_loop_err_leading_half']:.1e} | "
@@ -198,6 +202,8 @@ def markdown(result: dict) -> str:
     lines += ["", f"32 GRUs of 64 units (input 28), one stacked call: {g['batched_s']:.2f} s, "
               f"{g['spectra_per_s_batched']:.1f} spectra/s; one call each: "
               f"{g['one_by_one_s']:.2f} s, {g['spectra_per_s_one_by_one']:.1f} spectra/s.", "",
+              "engine: the sequences split over the torch threads, each thread single-threaded "
+              "(`threads=None`); not split: `threads=1`, one batch on all threads. "
               "err: max |λ_i − λ_i(float64)| over the leading half of the spectrum. "
               "J: time to form one step's B Jacobians, autograd over analytic.",
               "Times are medians of the repeats; CPU timings on a shared 2-core machine are "
