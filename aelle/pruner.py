@@ -374,9 +374,20 @@ class AeLLEPruner(SpectrumPruner):
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return
-            self._thread = threading.Thread(target=self.refit, args=(study, list(completed)),
+            self._thread = threading.Thread(target=self._refit_until_current,
+                                            args=(study, list(completed)),
                                             name="aelle-refit", daemon=True)
             self._thread.start()
+
+    def _refit_until_current(self, study, completed):
+        """Refit; then again while trials completed during the fit make another one due (a
+        completion that arrives while a fit runs starts none itself)."""
+        while True:
+            self.refit(study, completed)
+            latest = self.completed_trials(study)
+            if len(latest) <= len(completed) or not self._due(len(latest)):
+                return
+            completed = latest
 
     @property
     def fitting(self) -> bool:

@@ -221,6 +221,21 @@ def test_background_refit_does_not_block_and_wait_joins_it():
     assert pruned and attrs["model"] == pruner.model.version
 
 
+def test_trials_completed_during_a_background_fit_get_a_fit_of_their_own():
+    fits = []
+
+    def complete_more_during_the_first_fit(p):
+        fits.append(p.fitted_on)
+        if len(fits) == 1:
+            seed_completed(study, 3, seed=5)  # nobody calls refresh() for these
+
+    study, pruner = aelle_study(background=True, retrain_every=3,
+                                on_fit=complete_more_during_the_first_fit)
+    pruner.refresh(study)
+    pruner.wait()
+    assert fits == [16, 19] and pruner.fitted_on == 19
+
+
 def test_a_carried_model_decides_from_the_first_trial_by_region():
     rng = np.random.default_rng(1)
     qs = rng.uniform(0, 1, 120)

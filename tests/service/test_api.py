@@ -266,7 +266,7 @@ def test_a_study_pretrained_on_a_previous_one_prunes_from_its_first_report(clien
     got = lease(client)
     assert got["study"] == "dst"
     bad = report(client, got, 0, 3.0, [0.05 - 1.3 * i / 7 for i in range(8)]).json()
-    assert bad["decision"] == "prune" and bad["prediction"] is not None
+    assert bad["decision"] == "prune" and bad["prediction"] is not None, bad
     assert bad["reason"].startswith("prune: predicted final")
     model = client.get(f"{API}/studies/src/model", headers=USER).json()["latest"]["version"]
     assert bad["model"] == model
