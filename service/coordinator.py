@@ -9,6 +9,7 @@ background and persists each new model, which a restarted coordinator loads agai
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import math
@@ -352,7 +353,9 @@ class Coordinator:
 
     def _lease_from(self, row: StudyRow, worker: str) -> Lease | None:
         loaded = self._load(row.study_id)
-        # budgets hold across threads (lock) and coordinator processes (advisory lock)
+        # Budgets hold across threads (lock) and coordinator processes (advisory lock). Only
+        # the count and the new trial are made under the locks; sampling the parameters (TPE
+        # reads the study's trials) happens outside, so that leases do not queue behind it.
         with self._lock("study", row.study_id), self.db.advisory_lock(row.study_id):
             used = self._used(row.study_id)
             waiting = self.storage.get_all_trials(row.study_id, deepcopy=False,
@@ -362,12 +365,10 @@ class Coordinator:
             with warnings.catch_warnings():  # "heartbeat is meant for optimize()": we heartbeat
                 warnings.simplefilter("ignore", UserWarning)
                 trial = loaded.study.ask()
-            task = task_of(loaded.spec)
-            params = task.suggest(trial, loaded.space)
-            token = secrets.token_hex(16)
             self.storage.record_heartbeat(trial._trial_id)
-            frozen = self.storage.get_trial(trial._trial_id)
-            retry_of = frozen.system_attrs.get("failed_trial")
+            retry_of = (self.storage.get_trial_system_attrs(trial._trial_id).get("failed_trial")
+                        if waiting else None)
+            token = secrets.token_hex(16)
             with self.db.session() as s:  # every lease is a new trial: a plain insert
                 s.execute(insert(LeaseRow), [{
                     "trial_id": trial._trial_id, "study_id": row.study_id, "token": token,
@@ -375,7 +376,12 @@ class Coordinator:
                     "retry_of": retry_of}])
             self._leases[trial._trial_id] = (token, row.study_id)
             self._beats[trial._trial_id] = time.monotonic()
-            self._frozen[trial._trial_id] = frozen
+        params = task_of(loaded.spec).suggest(trial, loaded.space)
+        # the Trial keeps its own FrozenTrial up to date as parameters are suggested: the
+        # running trial as its pruner will see it, without reading it back
+        frozen = getattr(trial, "_cached_frozen_trial", None)
+        self._frozen[trial._trial_id] = (copy.deepcopy(frozen) if frozen is not None
+                                         else self.storage.get_trial(trial._trial_id))
         return Lease(study=row.name, trial_id=trial._trial_id, number=trial.number,
                      task=loaded.spec.task, params=params, settings=loaded.settings,
                      token=token, heartbeat_interval=self.settings.heartbeat_interval,
