@@ -57,21 +57,35 @@ def fake_report(rng, epoch):
 
 
 class Recorder:
+    """Latencies of the reports, and of the calls around them (leases, results) apart."""
+
     def __init__(self):
         self.latencies: list[float] = []
+        self.other: dict[str, list[float]] = {"lease": [], "result": []}
         self.lock = threading.Lock()
         self.errors = 0
 
-    def add(self, seconds):
+    def add(self, seconds, kind: str = "report"):
         with self.lock:
-            self.latencies.append(seconds)
+            (self.latencies if kind == "report" else self.other[kind]).append(seconds)
+
+    def clear(self):
+        with self.lock:
+            self.latencies.clear()
+            for v in self.other.values():
+                v.clear()
 
     def summary(self, seconds: float) -> dict:
         ms = np.asarray(self.latencies) * 1e3
-        return {"reports": len(ms), "per_second": len(ms) / seconds,
-                "p50_ms": float(np.percentile(ms, 50)) if len(ms) else None,
-                "p99_ms": float(np.percentile(ms, 99)) if len(ms) else None,
-                "errors": self.errors}
+        out = {"reports": len(ms), "per_second": len(ms) / seconds,
+               "p50_ms": float(np.percentile(ms, 50)) if len(ms) else None,
+               "p99_ms": float(np.percentile(ms, 99)) if len(ms) else None,
+               "errors": self.errors}
+        for kind, values in self.other.items():
+            if values:
+                out[f"{kind}s"] = len(values)
+                out[f"{kind}_p50_ms"] = float(np.percentile(np.asarray(values) * 1e3, 50))
+        return out
 
 
 def measure(worker, workers: int, seconds: float, rec: Recorder, stop: threading.Event) -> dict:
@@ -81,8 +95,7 @@ def measure(worker, workers: int, seconds: float, rec: Recorder, stop: threading
     for t in threads:
         t.start()
     time.sleep(3)
-    with rec.lock:
-        rec.latencies.clear()
+    rec.clear()
     t0 = time.perf_counter()
     time.sleep(seconds)
     with rec.lock:
@@ -119,7 +132,9 @@ def service_load(db_url, workers, seconds, pruner) -> dict:
             with httpx.Client(base_url=url, timeout=60,
                               headers={"Authorization": "Bearer w"}) as c:
                 while not stop.is_set():
+                    t0 = time.perf_counter()
                     lease = c.post("/leases", json={"worker": f"load{i}"}).json()
+                    rec.add(time.perf_counter() - t0, "lease")
                     tid, token = lease["trial_id"], lease["token"]
                     state = "complete"
                     for epoch in range(EPOCHS + 1):
@@ -135,8 +150,10 @@ def service_load(db_url, workers, seconds, pruner) -> dict:
                         if r.json()["decision"] == "prune" or stop.is_set():
                             state = "pruned"
                             break
+                    t0 = time.perf_counter()
                     c.post(f"/trials/{tid}/result", json={"lease": token, "state": state,
                                                           "value": value})
+                    rec.add(time.perf_counter() - t0, "result")
 
         return measure(worker, workers, seconds, rec, stop)
     finally:
@@ -153,7 +170,9 @@ def direct_load(db_url, workers, seconds) -> dict:
     def worker(i):
         rng = np.random.default_rng(100 + i)
         while not stop.is_set():
+            t0 = time.perf_counter()
             trial = study.ask()
+            rec.add(time.perf_counter() - t0, "lease")
             value = 0.0
             pruned = False
             for epoch in range(EPOCHS + 1):
@@ -165,8 +184,10 @@ def direct_load(db_url, workers, seconds) -> dict:
                 rec.add(time.perf_counter() - t0)
                 if pruned or stop.is_set():
                     break
+            t0 = time.perf_counter()
             study.tell(trial, state=optuna.trial.TrialState.PRUNED if pruned else None,
                        values=None if pruned else value)
+            rec.add(time.perf_counter() - t0, "result")
 
     return measure(worker, workers, seconds, rec, stop)
 
@@ -191,17 +212,22 @@ def main(argv=None) -> int:
             drop()
         r = results[name]
         print(f"{name}: {r['reports']} reports, {r['per_second']:.1f}/s, p50 "
-              f"{r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, errors {r['errors']}",
+              f"{r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, errors {r['errors']}; "
+              f"{r.get('leases', 0)} leases (p50 {r.get('lease_p50_ms', 0):.1f} ms), "
+              f"{r.get('results', 0)} results (p50 {r.get('result_p50_ms', 0):.1f} ms)",
               flush=True)
     ratio = results["direct"]["per_second"] / max(results["service"]["per_second"], 1e-9)
     lines = ["# Coordinator load", "",
              f"{args.workers} simulated workers, {SIZE}-value spectra, {EPOCHS + 1} reports per "
              f"trial at most, pruner {args.pruner}; PostgreSQL; {args.seconds:.0f} s measured "
              f"after 3 s of warm-up; {platform.machine()}, {os.cpu_count()} cores.", "",
-             "| path | reports/s | p50 | p99 | errors |", "|---|---|---|---|---|"]
+             "| path | reports/s | p50 | p99 | errors | trials started (p50 of a lease / ask) "
+             "| trials ended (p50 of a result / tell) |", "|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         lines.append(f"| {name} | {r['per_second']:.1f} | {r['p50_ms']:.1f} ms | "
-                     f"{r['p99_ms']:.1f} ms | {r['errors']} |")
+                     f"{r['p99_ms']:.1f} ms | {r['errors']} | {r.get('leases', 0)} "
+                     f"({r.get('lease_p50_ms', 0):.1f} ms) | {r.get('results', 0)} "
+                     f"({r.get('result_p50_ms', 0):.1f} ms) |")
     lines += ["", f"Cost of the service relative to direct Optuna calls: {ratio:.2f}x "
               "(target <= 2x); target >= 300 reports/s with p99 <= 100 ms."]
     report = "\n".join(lines) + "\n"
