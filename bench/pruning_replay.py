@@ -1,0 +1,234 @@
+"""Pruning rules replayed on a recorded population: the real Optuna and AeLLE pruners decide on
+the curves and spectra that bench/population.py recorded, so rules compare over many studies in
+minutes instead of hours (nothing is trained).
+
+A replayed study draws ``--trials`` networks of the population (seeded, without replacement) and
+runs them in that order through an in-memory Optuna study: each epoch the recorded validation
+loss is reported with its spectrum and the pruner decides (never at the last epoch, as in the
+service); a pruned trial stops there. A network that diverged in the population diverges at
+epoch 0 (its worker reports it; no pruner decides). The reference of each seed is the same study
+with nothing pruned and AeLLE in shadow mode. The accounting (epochs, regret against the
+reference's best, precision and recall of "in the better half" among the trials kept) is
+bench/pruning.py's.
+
+This is not the headline benchmark (bench/pruning.py runs the service and real training): one
+trial at a time, so every decision sees all earlier trials, and the population's settings
+(SMNIST: hidden 64, MNIST 8k, 10 epochs). It is where a change to a rule is tried first.
+
+Usage: python bench/pruning_replay.py smnist [--seeds 10] [--trials 48] [--epochs 10]
+       [--variants none,median,aelle,...] [--out bench/results]
+Writes pruning_replay_<task>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from aelle import AeLLE, AeLLEPruner, LEThresholdPruner, ShadowPruner, report_spectrum
+from aelle.model import AeLLEConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("bench_pruning", ROOT / "bench" / "pruning.py")
+pruning = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(pruning)
+
+AELLE = pruning.AELLE  # the live benchmark's settings
+
+
+def load(task: str) -> list[dict]:
+    path = ROOT / "bench" / "results" / f"population_{task}.jsonl"
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: run bench/population.py {task} first")
+    return pruning.read_lines(path)
+
+
+# ---- the rules: name -> (seed, epochs, previous study) -> pruner
+def _aelle(seed, **kw):
+    return AeLLEPruner(**{**AELLE, "seed": seed, "background": False, **kw})
+
+
+def _pretrained(seed, previous, **kw):
+    """AeLLE fitted on a previous study's spectra (every epoch, labelled with its final)."""
+    spectra, finals = [], []
+    for t in previous:
+        if t["state"] == "complete":
+            for e in t["epochs"]:
+                spectra.append(e["spectrum"])
+                finals.append(t["final_value"])
+    model = AeLLE(AeLLEConfig()).fit(spectra, np.asarray(finals))
+    values = [t["final_value"] for t in previous if t["state"] == "complete"]
+    return _aelle(seed, model=model, retrain=False, reference_values=values, **kw)
+
+
+RULES: dict[str, Callable] = {
+    "none": lambda seed, epochs, prev: ShadowPruner(_aelle(seed)),
+    "median": lambda seed, epochs, prev: optuna.pruners.MedianPruner(n_warmup_steps=1),
+    "successive_halving": lambda seed, epochs, prev: optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=1),
+    "hyperband": lambda seed, epochs, prev: optuna.pruners.HyperbandPruner(
+        min_resource=1, max_resource=epochs),
+    "max_le": lambda seed, epochs, prev: LEThresholdPruner(
+        "max_le", **{**AELLE, "seed": seed}),
+    "aelle": lambda seed, epochs, prev: _aelle(seed),
+    "aelle_pre": lambda seed, epochs, prev: _pretrained(seed, prev),
+}
+
+
+# ---- one study
+def replay(pop: list[dict], rule: str, seed: int, n_trials: int, epochs: int,
+           previous: list[dict] | None) -> dict:
+    """The study of ``seed`` under ``rule``, as a bench/pruning.py record."""
+    order = np.random.default_rng(seed).choice(len(pop), size=n_trials, replace=False)
+    pruner = RULES[rule](seed, epochs, previous)
+    study = optuna.create_study(pruner=pruner)
+    start = time.perf_counter()
+    rows = []
+    for number, i in enumerate(order):
+        net = pop[int(i)]
+        trial = study.ask()
+        params = {"index": int(i), **net["params"]}
+        row = {"number": number, "params": params, "retry_of": None, "started_at": None,
+               "finished_at": f"{number:06d}", "max_le": None, "mean_le": None,
+               "prediction": None, "reason": None}
+        if net["state"] != "complete" or len(net["epochs"]) <= epochs:
+            study.tell(trial, state=TrialState.PRUNED)
+            rows.append({**row, "state": "diverged", "value": None, "last_value": None,
+                         "epochs": 1})
+            continue
+        stopped = None
+        for e in range(epochs + 1):
+            rec = net["epochs"][e]
+            trial.report(rec["value"], e)
+            report_spectrum(trial, rec["spectrum"], e)
+            if e < epochs and trial.should_prune():
+                stopped = e
+                break
+        last = net["epochs"][e]["value"]
+        if stopped is None:
+            study.tell(trial, last)
+        else:
+            study.tell(trial, state=TrialState.PRUNED)
+        attrs = study.trials[number].user_attrs
+        rows.append({**row, "state": "complete" if stopped is None else "pruned",
+                     "value": last if stopped is None else None, "last_value": last,
+                     "epochs": e + 1, "prediction": attrs.get("aelle:prediction"),
+                     "reason": attrs.get("aelle:reason"),
+                     "shadow_first_prune": attrs.get("aelle:shadow_first_prune_step"),
+                     "shadow_max_le": {str(k): float(np.max(net["epochs"][k]["spectrum"]))
+                                       for k in range(e + 1)}})
+    return {"task": None, "variant": rule, "seed": seed, "study": f"replay-{rule}-s{seed}",
+            "spec": {"budget": n_trials, "epochs": epochs, "settings": {}},
+            "seconds": round(time.perf_counter() - start, 1), "trials": rows}
+
+
+def previous_study(pop: list[dict], seed: int, n_trials: int, epochs: int) -> list[dict]:
+    """The networks of another seed's study with their spectra up to ``epochs`` (what a study
+    that ran before this one left): for the pre-trained rule."""
+    order = np.random.default_rng(seed).choice(len(pop), size=n_trials, replace=False)
+    out = []
+    for i in order:
+        net = pop[int(i)]
+        if net["state"] == "complete" and len(net["epochs"]) > epochs:
+            out.append({"state": "complete", "epochs": net["epochs"][: epochs + 1],
+                        "final_value": net["epochs"][epochs]["value"]})
+    return out
+
+
+# ---- the summary
+def summarise(rows: list[dict]) -> dict:
+    by: dict[str, list[dict]] = {}
+    for x in rows:
+        by.setdefault(x["variant"], []).append(x)
+    table = {}
+    for v, xs in by.items():
+        share = np.array([x["epochs"] / x["reference_epochs"] for x in xs])
+        table[v] = {
+            "seeds": len(xs),
+            "epoch_share": float(share.mean()),
+            "epoch_share_se": float(share.std(ddof=1) / math.sqrt(len(xs))) if len(xs) > 1
+            else math.nan,
+            "regret": float(np.mean([x["regret"] for x in xs])),
+            "worst_regret": float(np.max([x["regret"] for x in xs])),
+            "best_kept": float(np.mean([x["regret"] <= 1e-12 for x in xs])),
+            "precision": float(np.nanmean([x["precision"] for x in xs])),
+            "recall": float(np.nanmean([x["recall"] for x in xs])),
+            "stop_epoch": float(np.mean([e for x in xs for e in x["stop_epochs"]] or [math.nan])),
+        }
+    return table
+
+
+def markdown(task: str, args, table: dict) -> str:
+    lines = [f"# Pruning rules replayed: {task}", "",
+             f"Reproduce: `python bench/pruning_replay.py {task} --seeds {args.seeds} "
+             f"--trials {args.trials} --epochs {args.epochs}`", "",
+             f"{args.seeds} studies of {args.trials} networks drawn from "
+             f"`bench/results/population_{task}.jsonl`, {args.epochs} epochs each, replayed one "
+             "trial at a time (see the module's docstring for how this differs from "
+             "bench/pruning.py). Means over the studies; ± one standard error.", "",
+             "| rule | epochs, % of none | regret mean / worst | best kept | precision | "
+             "recall | mean stop epoch |", "|---|---|---|---|---|---|---|"]
+    for v, t in table.items():
+        lines.append(f"| {v} | {100 * t['epoch_share']:.0f} ± "
+                     f"{100 * t['epoch_share_se']:.0f} % | {100 * t['regret']:.2f} % / "
+                     f"{100 * t['worst_regret']:.2f} % | {100 * t['best_kept']:.0f} % | "
+                     f"{t['precision']:.2f} | {t['recall']:.2f} | {t['stop_epoch']:.1f} |")
+    lines += ["", "best kept: share of studies whose best network the rule trained to the end."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("task", choices=("smnist", "charrnn", "signal"))
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--trials", type=int, default=48)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--variants", default=",".join(RULES))
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = ap.parse_args(argv)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(RULES))
+    if unknown:
+        ap.error(f"unknown rules {unknown}; known: {', '.join(RULES)}")
+    pop = load(args.task)
+    if args.trials > len(pop):
+        ap.error(f"--trials {args.trials}: the population holds {len(pop)} networks")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rows = []
+    for seed in range(args.seeds):
+        previous = (previous_study(pop, 1000 + seed, args.trials, args.epochs)
+                    if "aelle_pre" in variants else None)
+        reference = replay(pop, "none", seed, args.trials, args.epochs, previous)
+        for v in variants:
+            run = reference if v == "none" else replay(pop, v, seed, args.trials,
+                                                        args.epochs, previous)
+            x = pruning.evaluate(run, reference)
+            x.pop("curve")
+            rows.append(x)
+            print(f"seed {seed} {v}: {x['epochs']}/{x['reference_epochs']} epochs, regret "
+                  f"{100 * x['regret']:.2f} %, precision {x['precision']:.2f}, recall "
+                  f"{x['recall']:.2f} ({run['seconds']:.0f} s)", flush=True)
+    table = summarise(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"pruning_replay_{args.task}"
+    text = markdown(args.task, args, table)
+    stem.with_suffix(".md").write_text(text)
+    stem.with_suffix(".json").write_text(json.dumps(
+        {"task": args.task, "seeds": args.seeds, "trials": args.trials, "epochs": args.epochs,
+         "table": table, "rows": rows}, indent=1, default=float) + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
