@@ -165,9 +165,9 @@ def build_sampler(spec: StudyCreate) -> optuna.samplers.BaseSampler:
 
 _ALLOWED = {
     "aelle": {"n_startup_trials", "quantile", "explore", "seed", "retrain_every", "region",
-              "fallback", "config", "pretrained", "cut_from"},
+              "fallback", "config", "pretrained", "cut_from", "curve", "curve_from"},
     "max_le": {"threshold", "below", "n_startup_trials", "quantile", "explore", "seed",
-               "retrain_every", "fallback"},
+               "retrain_every", "fallback", "curve", "curve_from"},
     "median": {"n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"},
     "hyperband": {"min_resource", "max_resource", "reduction_factor"},
     "successive_halving": {"min_resource", "reduction_factor", "min_early_stopping_rate"},
@@ -209,10 +209,11 @@ def build_pruner(spec: StudyCreate, store: SpectrumStore | None,
 
 def _make(name, kw, store, on_fit, model, spec, hooks):
     if name in ("aelle", "max_le", "mean_le"):
-        fallback = kw.pop("fallback", "none")
-        if fallback not in ("none", "median"):
-            raise ValueError(f"fallback must be 'none' or 'median', got {fallback!r}")
-        kw["fallback"] = optuna.pruners.MedianPruner() if fallback == "median" else None
+        for key in ("fallback", "curve"):  # learning-curve pruners by name
+            name_ = kw.pop(key, "none")
+            if name_ not in ("none", "median"):
+                raise ValueError(f"{key} must be 'none' or 'median', got {name_!r}")
+            kw[key] = optuna.pruners.MedianPruner() if name_ == "median" else None
         kw.setdefault("seed", spec.sampler.seed if spec.sampler.seed is not None else 0)
         if name == "aelle":
             config = kw.pop("config", None) or {}

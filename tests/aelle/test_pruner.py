@@ -236,6 +236,32 @@ def test_trials_completed_during_a_background_fit_get_a_fit_of_their_own():
     assert fits == [16, 19] and pruner.fitted_on == 19
 
 
+def test_with_a_curve_pruner_the_spectrum_decides_epoch_0_and_the_curve_after():
+    curve = optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+    study, pruner = aelle_study(curve=curve)
+    pruned, attrs = step_once(study, 0.95)  # epoch 0: a bad spectrum is pruned
+    assert pruned and attrs["decision"] == "prune"
+    # epoch 1: the curve decides; the model's prediction is kept as information
+    pruned, attrs = step_once(study, 0.95, step=1, value=final(0.0))
+    assert not pruned and attrs["decision"] == "curve" and "continues" in attrs["reason"]
+    assert attrs["prediction"] > final(0.5)  # the model still calls the spectrum bad
+    number = len(study.trials)
+    pruned, attrs = step_once(study, 0.05, step=1, value=final(1.0) + 5.0)
+    assert pruned and attrs["decision"] == "curve" and "prunes" in attrs["reason"]
+    # a trial the curve stopped stands in the cut by its prediction
+    stopped = study.trials[number]._trial_id
+    assert pruner._stopped[stopped] == attrs["prediction"]
+
+
+def test_a_curve_stopped_trial_stands_in_by_its_value_before_there_is_a_model():
+    curve = optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+    study, pruner = aelle_study(n_completed=3, curve=curve)  # startup: no model yet
+    number = len(study.trials)
+    pruned, attrs = step_once(study, 0.5, step=2, value=99.0)
+    assert pruned and attrs["decision"] == "curve" and "prediction" not in attrs
+    assert pruner._stopped[study.trials[number]._trial_id] == 99.0
+
+
 def test_a_carried_model_decides_from_the_first_trial_by_region():
     rng = np.random.default_rng(1)
     qs = rng.uniform(0, 1, 120)
@@ -326,6 +352,8 @@ def test_maximised_studies_prune_the_low_values():
     ({"model": AeLLE(FAST)}, "fitted AeLLE"),
     ({"model": b"not a model"}, "AeLLE"),
     ({"config": {"dim": 8}}, "config must be an AeLLEConfig"),
+    ({"curve": "median"}, "curve must be an optuna pruner"),
+    ({"curve_from": 0}, "curve_from"),
 ])
 def test_aelle_pruner_arguments_are_validated(kw, message):
     with pytest.raises(ValueError, match=message):

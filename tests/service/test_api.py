@@ -73,6 +73,9 @@ def test_create_show_list_and_stop_a_study(client):
     ({"pruner": {"name": "aelle", "settings": {"patience": 3}}}, 422,
      "pruner.settings: unknown for aelle: patience"),
     ({"pruner": {"name": "aelle", "settings": {"quantile": 2}}}, 422, "quantile"),
+    ({"pruner": {"name": "aelle", "settings": {"curve": "hyperband"}}}, 422,
+     "curve must be 'none' or 'median'"),
+    ({"pruner": {"name": "aelle", "settings": {"curve_from": 0}}}, 422, "curve_from"),
     ({"pruner": {"name": "oracle"}}, 422, "pruner"),
     ({"budget": 0}, 422, "budget"),
     ({"name": "has space"}, 422, "name"),
@@ -83,6 +86,18 @@ def test_bad_studies_are_refused_naming_the_field(client, change, status, messag
     assert r.status_code == status
     assert message in str(r.json()["detail"])
     assert client.get(f"{API}/studies", headers=USER).json()["count"] == 0  # nothing stored
+
+
+def test_with_a_curve_the_learning_curve_decides_from_epoch_1(client):
+    pruner = {"name": "aelle", "settings": {"curve": "median", "n_startup_trials": 2}}
+    assert client.post(f"{API}/studies", json=study(pruner=pruner), headers=USER
+                       ).status_code == 201
+    got = lease(client)
+    first = report(client, got, epoch=0).json()
+    assert first["decision"] == "continue" and first["reason"].startswith("fallback: startup")
+    second = report(client, got, epoch=1).json()
+    assert second["decision"] == "continue"
+    assert second["reason"] == "curve: MedianPruner continues"
 
 
 def test_duplicate_study_name_is_a_conflict_and_the_first_survives(client):
