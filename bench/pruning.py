@@ -12,8 +12,10 @@ trained to the end).
 
 Variants: none (the reference), median, successive_halving, hyperband, max_le (the LE
 threshold), aelle (fitted in the study), aelle_pre (AeLLE pre-trained on the reference study of
-the next seed: a previous study of the same task, not this one's trials) and aelle_completed
-(the cut from the completed trials only, the rule before pruned trials' predictions counted).
+the next seed: a previous study of the same task, not this one's trials), aelle_completed
+(the cut from the completed trials only, the rule before pruned trials' predictions counted),
+and aelle_curve / aelle_pre_curve: the spectrum decides at epoch 0 only, the median rule from
+epoch 1 (pruner.settings.curve = "median").
 
 Resumable: each finished study is one JSON line in ``bench/results/pruning_<task>.jsonl``;
 rerunning skips them (the studies live in ``bench/results/.pruning/<task>.db``, which the
@@ -41,7 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 VARIANTS = ("none", "median", "successive_halving", "hyperband", "max_le", "aelle", "aelle_pre",
-            "aelle_completed")
+            "aelle_completed", "aelle_curve", "aelle_pre_curve")
 AELLE = {"n_startup_trials": 8, "explore": 0.1, "retrain_every": 2}
 
 
@@ -88,6 +90,8 @@ def pruner(variant: str, epochs: int) -> dict:
         return {"name": "max_le", "settings": AELLE}
     if variant == "aelle_completed":  # the cut from the survivors only (before the stand-ins)
         return {"name": "aelle", "settings": {**AELLE, "cut_from": "completed"}}
+    if variant.endswith("_curve"):  # the spectrum at epoch 0, the median rule from epoch 1
+        return {"name": "aelle", "settings": {**AELLE, "curve": "median"}}
     # aelle, and aelle_pre: Bench.study names the study its model comes from
     return {"name": "aelle", "settings": dict(AELLE)}
 
@@ -128,10 +132,16 @@ class Bench:
             self.stop_unrecorded(api)
             for i, (variant, seed) in enumerate(todo, 1):
                 print(f"[{i}/{len(todo)}] {self.task} {variant} seed {seed}", flush=True)
-                record = self.study(api, url, worker, variant, seed)
-                with self.out.open("a") as f:
-                    f.write(json.dumps(record) + "\n")
-                self.done[(variant, seed)] = record
+                self.record(api, url, worker, variant, seed)
+
+    def record(self, api, url, worker, variant, seed) -> dict:
+        """Run one study and append it to the lines (a later line for the same variant and
+        seed replaces an earlier one)."""
+        record = self.study(api, url, worker, variant, seed)
+        with self.out.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        self.done[(variant, seed)] = record
+        return record
 
     def stop_unrecorded(self, api: httpx.Client) -> None:
         """A study an interrupted run left behind would take the workers' leases: stop it."""
@@ -154,10 +164,14 @@ class Bench:
                 "pruner": pruner(variant, p["epochs"])}
         if p["space"]:
             spec["search_space"] = p["space"]
-        if variant == "aelle_pre":  # the source may itself have been a retried attempt
+        if variant.startswith("aelle_pre"):  # the source may itself have been a retried attempt
             source = self.done.get(("none", (seed + 1) % args.seeds))
             if source is None:
                 raise SystemExit("aelle_pre needs the reference ('none') of the next seed")
+            if source["study"] not in existing:  # its database was removed: run it again
+                print(f"  the reference {source['study']} is not in the database: running it "
+                      "again for its model", flush=True)
+                source = self.record(api, url, worker, "none", source["seed"])
             spec["pruner"]["settings"]["pretrained"] = source["study"]
         r = api.post("/studies", json=spec)
         if r.status_code != 201:
@@ -267,6 +281,9 @@ def evaluate(run: dict, reference: dict) -> dict:
               "rank": int(np.sum(ref_finals < final_or_inf(ref[n]))) + 1,
               "max_le": ref[n].get("shadow_max_le", {}).get(str(stop.get(n)))}
              for n in kept if good[n] and not kept[n]]
+    # the max LE of the worse-half trials stopped (rightly), at the epoch they were stopped
+    right = [ref[n].get("shadow_max_le", {}).get(str(stop.get(n)))
+             for n in kept if not good[n] and not kept[n]]
     return {"variant": run["variant"], "seed": run["seed"], "seconds": run["seconds"],
             "epochs": sum(trained(t) for t in run["trials"]),
             "reference_epochs": sum(trained(t) for t in reference["trials"]),
@@ -276,6 +293,7 @@ def evaluate(run: dict, reference: dict) -> dict:
             "pruned": sum(not k for k in kept.values()),
             "stop_epochs": sorted(s for s in stop.values() if s is not None),
             "unmatched": len(trials) - len(matched), "wrongly_pruned": wrong,
+            "rightly_pruned_max_le": [v for v in right if v is not None],
             "curve": curve(run)}
 
 
@@ -291,6 +309,7 @@ def curve(run: dict) -> list[tuple[int, float]]:
 
 
 def report(task: str, records: list[dict], path_md: Path, path_png: Path) -> dict:
+    records = list({(r["variant"], r["seed"]): r for r in records}.values())  # the last run
     refs = {r["seed"]: r for r in records if r["variant"] == "none"}
     rows = [evaluate(r, refs[r["seed"]]) for r in records if r["seed"] in refs]
     by = {v: [x for x in rows if x["variant"] == v] for v in VARIANTS}
@@ -342,6 +361,8 @@ def report(task: str, records: list[dict], path_md: Path, path_png: Path) -> dic
         lines.append(f"| {x['variant']} | {x['seed']} | {x['epochs']} | {x['best']:.4f} | "
                      f"{100 * x['regret']:.2f} % | {x['precision']:.2f} | {x['recall']:.2f} | "
                      f"{stops or '-'} |")
+    lines += ["", "## Why targets are missed, and the change tried", ""]
+    lines += analysis(task, table, rows, spec)
     lines += ["", "## Better-half trials that AeLLE stopped", ""]
     for x in rows:
         if x["variant"].startswith("aelle") and x["wrongly_pruned"]:
@@ -356,6 +377,55 @@ def report(task: str, records: list[dict], path_md: Path, path_png: Path) -> dic
                                                      for x in rows]}
     path_md.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
     return summary
+
+
+def analysis(task: str, table: dict, rows: list[dict], spec: dict) -> list[str]:
+    """Figures behind the misses: the bound recall puts on epochs, the cost of the start-up,
+    how the spectra of wrongly stopped trials compare with those rightly stopped."""
+    out = []
+    median, a = table.get("median"), table.get("aelle")
+    if median is not None:
+        out.append(f"- A bound: keeping a share r of the better half to the end trains at least "
+                   f"r/2 of the reference's epochs, so recall >= 85 % costs >= 42.5 %; the "
+                   f"median pruner spends {100 * median['epoch_share']:.0f} % here (recall "
+                   f"{100 * median['recall']:.0f} %). Where that is below 42.5 %, 'recall >= 85 "
+                   "%' and 'fewer epochs than median' cannot both hold.")
+    startup = AELLE["n_startup_trials"]
+    out.append(f"- Start-up: in-study AeLLE decides once {startup} trials completed; they train "
+               f"all {spec['epochs']} epochs: {100 * startup / spec['budget']:.0f} % of the "
+               "reference's epochs before the model prunes anything. The pre-trained model has "
+               "no start-up.")
+    for v in ("aelle", "aelle_pre"):
+        xs = [x for x in rows if x["variant"] == v]
+        wrong = [w["max_le"] for x in xs for w in x["wrongly_pruned"] if w["max_le"] is not None]
+        right = [m for x in xs for m in x.get("rightly_pruned_max_le", [])]
+        if v in table and wrong and right:
+            out.append(
+                f"- {v}: precision {table[v]['precision']:.2f}, recall {table[v]['recall']:.2f}; "
+                f"{len(wrong)} better-half trials stopped over {len(xs)} seeds (listed below), "
+                f"max LE then {np.mean(wrong):.3f} ± {np.std(wrong):.3f}, against "
+                f"{np.mean(right):.3f} ± {np.std(right):.3f} for the {len(right)} worse-half "
+                "trials it stopped: the groups differ on average but overlap within their "
+                "spread, where a model fitted on "
+                + ("the few trials completed so far" if v == "aelle" else "a previous study")
+                + " misplaces some.")
+    for v in ("aelle_curve", "aelle_pre_curve"):
+        c = table.get(v)
+        if c is not None and median is not None:
+            out.append(f"- Tried: {v}, the spectrum at epoch 0 only and the median rule from "
+                       f"epoch 1 (`curve: median`): {100 * c['epoch_share']:.0f} % of the "
+                       f"epochs against {100 * median['epoch_share']:.0f} % for median, mean "
+                       f"regret {100 * c['regret']:.2f} % (median "
+                       f"{100 * median['regret']:.2f} %).")
+    out.append(f"- The same rules replayed on the recorded population (more studies, no "
+               f"training): `bench/results/pruning_replay_{task}.md`.")
+    if a is not None:
+        out.append("- Proposed next: ship a model pre-trained per task on a recorded "
+                   "population (in-study fits on a few survivors are the weak point), decide at "
+                   "epoch 0 only when the prediction is confident (an ensemble's spread), and "
+                   "train the in-study model on curve-stopped trials too, labelled by their "
+                   "curves' extrapolated finals, so that it is not fitted on the survivors alone.")
+    return out
 
 
 def targets(table: dict) -> list[str]:
@@ -373,6 +443,14 @@ def targets(table: dict) -> list[str]:
         out.append(f"- fewer epochs than median ({a['epochs']:.0f} vs {median['epochs']:.0f}) "
                    f"at an equal or better best ({a['best']:.4f} vs {median['best']:.4f}): "
                    f"{'met' if fewer else 'missed'}")
+    for v in ("aelle_curve", "aelle_pre_curve"):
+        c = table.get(v)
+        if c is not None and median is not None:
+            fewer = c["epochs"] < median["epochs"] and c["best"] <= median["best"]
+            out.append(f"- {v} (spectrum at epoch 0, median rule after): fewer epochs than "
+                       f"median ({c['epochs']:.0f} vs {median['epochs']:.0f}) at an equal or "
+                       f"better best ({c['best']:.4f} vs {median['best']:.4f}): "
+                       f"{'met' if fewer else 'missed'}; recall {100 * c['recall']:.0f} %")
     pre = table.get("aelle_pre")
     if pre is not None:
         less = pre["epochs"] < a["epochs"]

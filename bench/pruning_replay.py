@@ -82,6 +82,10 @@ RULES: dict[str, Callable] = {
         "max_le", **{**AELLE, "seed": seed}),
     "aelle": lambda seed, epochs, prev: _aelle(seed),
     "aelle_pre": lambda seed, epochs, prev: _pretrained(seed, prev),
+    # the spectrum at epoch 0, the median rule from epoch 1 (the service's curve="median")
+    "aelle_curve": lambda seed, epochs, prev: _aelle(seed, curve=optuna.pruners.MedianPruner()),
+    "aelle_pre_curve": lambda seed, epochs, prev: _pretrained(
+        seed, prev, curve=optuna.pruners.MedianPruner()),
 }
 
 

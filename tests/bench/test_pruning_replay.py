@@ -1,0 +1,56 @@
+"""The replay of pruning rules on a recorded population (a small synthetic one, no training)."""
+
+import importlib.util
+from pathlib import Path
+
+import optuna
+import pytest
+
+from aelle import ShadowPruner
+
+spec = importlib.util.spec_from_file_location(
+    "bench_pruning_replay", Path(__file__).resolve().parents[2] / "bench" / "pruning_replay.py")
+replay = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(replay)
+
+EPOCHS = 4
+
+
+def network(quality: float) -> dict:
+    """Loss falls from 2.3 towards 1 + quality; the spectrum flattens with quality."""
+    epochs = [{"epoch": e, "value": 1.0 + quality + 1.3 / (e + 1),
+               "spectrum": [0.1 - (0.2 + quality) * i for i in range(6)]}
+              for e in range(EPOCHS + 1)]
+    return {"state": "complete", "params": {"q": quality}, "epochs": epochs}
+
+
+POPULATION = [network(q / 10) for q in range(11)] + [
+    {"state": "diverged", "params": {"q": 9.9}, "epochs": []}]
+
+
+@pytest.fixture(autouse=True)
+def plain_reference(monkeypatch):
+    # the reference runs AeLLE in shadow mode; a shadowed no-op keeps this test fast
+    monkeypatch.setitem(replay.RULES, "none", lambda seed, epochs, prev: ShadowPruner(
+        optuna.pruners.NopPruner()))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_the_reference_trains_every_network_and_a_diverged_one_not_at_all():
+    run = replay.replay(POPULATION, "none", 0, len(POPULATION), EPOCHS, None)
+    states = sorted(t["state"] for t in run["trials"])
+    assert states == ["complete"] * 11 + ["diverged"]
+    x = replay.pruning.evaluate(run, run)
+    assert x["epochs"] == 11 * EPOCHS and x["regret"] == 0.0
+
+
+def test_the_median_rule_stops_the_slow_networks_and_keeps_the_best():
+    reference = replay.replay(POPULATION, "none", 1, len(POPULATION), EPOCHS, None)
+    run = replay.replay(POPULATION, "median", 1, len(POPULATION), EPOCHS, None)
+    pruned = [t for t in run["trials"] if t["state"] == "pruned"]
+    assert pruned and all(t["epochs"] < EPOCHS + 1 for t in pruned)
+    x = replay.pruning.evaluate(run, reference)
+    assert x["epochs"] < x["reference_epochs"]
+    assert x["regret"] == 0.0  # the best network (q = 0) is never behind the median
+    # the same seed draws the same networks in the same order, whatever the rule
+    assert [t["params"] for t in run["trials"]] == [t["params"] for t in reference["trials"]]
