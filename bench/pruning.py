@@ -28,12 +28,14 @@ Usage: python bench/pruning.py smnist [--seeds 3] [--trials N] [--epochs E] [--w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -179,12 +181,16 @@ class Bench:
         env = {**os.environ, "AELLE_WORKER_TOKEN": worker, "AELLE_URL": url,
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         start = time.perf_counter()
-        procs = [subprocess.Popen([sys.executable, "-m", "aelle.cli", "worker", "--burst",
-                                   "--name", f"bench-{i}"], env=env, cwd=ROOT,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                 for i in range(args.workers)]
-        self.progress(api, actual, procs, start)
-        errors = [p.stderr.read()[-2000:] for p in procs if p.wait() != 0]
+        with contextlib.ExitStack() as files:
+            # their logs go to files: a pipe read only at the end could fill up and block them
+            logs = [files.enter_context(tempfile.TemporaryFile(mode="w+"))
+                    for _ in range(args.workers)]
+            procs = [subprocess.Popen([sys.executable, "-m", "aelle.cli", "worker", "--burst",
+                                       "--name", f"bench-{i}"], env=env, cwd=ROOT,
+                                      stdout=subprocess.DEVNULL, stderr=log, text=True)
+                     for i, log in enumerate(logs)]
+            self.progress(api, actual, procs, start)
+            errors = [tail(log) for p, log in zip(procs, logs, strict=True) if p.wait() != 0]
         seconds = time.perf_counter() - start
         if errors:
             raise SystemExit(f"a worker failed in {actual}:\n" + "\n".join(errors))
@@ -214,6 +220,11 @@ class Bench:
                 last = state
         if tty:
             print(flush=True)
+
+
+def tail(log, chars: int = 2000) -> str:
+    log.seek(0)
+    return log.read()[-chars:]
 
 
 def trial_record(t: dict, detail: dict | None) -> dict:

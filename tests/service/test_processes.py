@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import httpx
@@ -26,9 +27,22 @@ def env(tmp_path):
             "AELLE_STALE_CHECK_SECONDS": "0.5", "PYTHONUNBUFFERED": "1"}
 
 
-def aelle(*args, env, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "aelle.cli", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+class Process(subprocess.Popen):
+    """A subprocess whose output goes to a file: a pipe nobody drains fills up (64 kB of a
+    coordinator's access log) and blocks the process in its next write."""
+
+    def __init__(self, argv, env):
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (lives with the process)
+        super().__init__(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+
+def aelle(*args, env) -> Process:
+    return Process([sys.executable, "-m", "aelle.cli", *args], env=env)
 
 
 def run(*args, env) -> str:
@@ -65,7 +79,7 @@ class Coordinator:
 
     def output(self) -> str:
         self.stop()
-        return self.proc.stdout.read() if self.proc else ""
+        return self.proc.output() if self.proc else ""
 
     def get(self, path):
         return httpx.get(f"{self.url}{API}{path}", headers=USER, timeout=30).json()
@@ -105,7 +119,7 @@ def test_two_worker_processes_finish_a_study_pruned_by_aelle(coordinator, tmp_pa
     assert "created study e2e" in out
     workers = [aelle("worker", "--burst", "--name", f"w{i}", env=c.env) for i in range(2)]
     for w in workers:
-        assert w.wait(timeout=300) == 0, w.stdout.read()
+        assert w.wait(timeout=300) == 0, w.output()
     trials = json.loads(run("trials", "e2e", "--json", env=c.env))
     assert len(trials) == 10
     assert {t["state"] for t in trials} <= {"complete", "pruned", "diverged"}
@@ -144,7 +158,7 @@ def test_a_killed_worker_s_trial_is_failed_after_the_grace_period_and_retried(co
     # the trial is queued again with its parameters; a new worker finishes the study
     assert c.get("/studies/kill/trials?state=waiting")["data"][0]["params"] == first["params"]
     rescue = aelle("worker", "--burst", "--name", "rescue", env=c.env)
-    assert rescue.wait(timeout=600) == 0, rescue.stdout.read()
+    assert rescue.wait(timeout=600) == 0, rescue.output()
     summary = c.get("/studies/kill")
     assert summary["counts"] == {"complete": 2, "failed": 1} and summary["used"] == 2
     retried = [t for t in c.get("/studies/kill/trials")["data"] if t["retry_of"] is not None]
