@@ -73,3 +73,25 @@ def test_the_report_names_the_targets_and_draws_the_curves(tmp_path):
     assert "trial 1 {'x': 1} stopped at epoch 2" in text
     assert (tmp_path / "r.png").stat().st_size > 0 and (tmp_path / "r.json").exists()
     assert summary["table"]["aelle"]["epoch_share"] == pytest.approx(10 / 25)
+
+
+def test_a_trial_that_ends_elsewhere_than_in_the_reference_is_counted_unreproduced():
+    run = study("median", [trial(0, "complete", 9, 1.0), trial(1, "complete", 9, 2.5),
+                           trial(2, "pruned", 2), trial(3, "pruned", 1)])
+    assert pruning.evaluate(run, REFERENCE)["unreproduced"] == 1
+    assert pruning.evaluate(REFERENCE, REFERENCE)["unreproduced"] == 0
+
+
+def test_the_report_keeps_the_newest_environment_only():
+    old = {**REFERENCE, "env": {"cpu": "a"}}
+    new = {**REFERENCE, "env": {"cpu": "b"}}
+    other = {**study("aelle", REFERENCE["trials"]), "env": {"cpu": "a"}}
+    kept, left_out = pruning.one_environment([old, other, new])
+    assert kept == [new] and left_out == 1
+
+
+def test_the_oracle_bound_counts_the_start_up_trials_it_must_train():
+    # better half: trials 0 and 1; 85 % of 2 is 2 trials of 8 epochs, of 25 trained
+    assert pruning.oracle_share(REFERENCE, 0) == pytest.approx(16 / 25)
+    # the start-up trains trials 0-2 through; two of them are the better half already
+    assert pruning.oracle_share(REFERENCE, 3) == pytest.approx(24 / 25)
