@@ -31,6 +31,9 @@ def add_service_parsers(sub) -> None:
     p.add_argument("--database-url", help="overrides AELLE_DATABASE_URL")
     p.add_argument("--wait-db", type=float, default=0.0, metavar="SECONDS",
                    help="wait up to this long for the database to answer before starting")
+    p.add_argument("--access-log", action="store_true",
+                   help="log every request (off by default: workers post a report per epoch, "
+                   "and at hundreds a second the log costs more than some requests)")
     p.set_defaults(func=run_serve)
 
     p = sub.add_parser("migrate", help="create or upgrade the database's tables",
@@ -87,7 +90,8 @@ def run_serve(args) -> int:
         from service.db import Database
 
         Database(settings.database_url).wait(args.wait_db)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info",
+                access_log=args.access_log)
     return 0
 
 

@@ -1,10 +1,16 @@
-"""What workers call (worker token): leases, reports, heartbeats, results."""
+"""What workers call (worker token): leases, reports, heartbeats, results.
+
+These are the hot paths (every epoch of every trial), so each is an ``async`` route that runs
+its coordinator call in the thread pool itself: one hop per request, where a plain ``def``
+route also sends the response's validation through the pool.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path
+from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CoordinatorDep, WorkerAuth
 from service.api.schemas import (
@@ -24,25 +30,27 @@ TrialId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the trial id of t
 
 
 @router.post("/leases", response_model=LeasePublic | NoWork)
-def lease(body: LeaseRequest, c: CoordinatorDep):
+async def lease(body: LeaseRequest, c: CoordinatorDep):
     """A trial to run (trial id, task, parameters, settings, lease), or "no work"."""
-    got = c.lease(body.worker)
+    got = await run_in_threadpool(c.lease, body.worker)
     return NoWork() if got is None else got
 
 
 @router.post("/trials/{trial_id}/reports", response_model=ReportPublic)
-def report(trial_id: TrialId, body: ReportCreate, c: CoordinatorDep):
+async def report(trial_id: TrialId, body: ReportCreate, c: CoordinatorDep):
     """One epoch's validation value and spectrum; the answer says continue or prune."""
-    return c.report(trial_id, body.lease, body.epoch, body.value, body.spectrum)
+    return await run_in_threadpool(c.report, trial_id, body.lease, body.epoch, body.value,
+                                   body.spectrum)
 
 
 @router.post("/trials/{trial_id}/heartbeat", response_model=HeartbeatPublic)
-def heartbeat(trial_id: TrialId, body: HeartbeatCreate, c: CoordinatorDep):
+async def heartbeat(trial_id: TrialId, body: HeartbeatCreate, c: CoordinatorDep):
     """The worker is alive and still on this trial."""
-    return c.heartbeat(trial_id, body.lease)
+    return await run_in_threadpool(c.heartbeat, trial_id, body.lease)
 
 
 @router.post("/trials/{trial_id}/result", response_model=ResultPublic)
-def result(trial_id: TrialId, body: ResultCreate, c: CoordinatorDep):
+async def result(trial_id: TrialId, body: ResultCreate, c: CoordinatorDep):
     """The trial's outcome: complete (final value), pruned, diverged or failed (reason)."""
-    return c.finish(trial_id, body.lease, body.state, body.value, body.reason, body.retry)
+    return await run_in_threadpool(c.finish, trial_id, body.lease, body.state, body.value,
+                                   body.reason, body.retry)
