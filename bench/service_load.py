@@ -18,7 +18,8 @@ Target (issue "coordinator"): >= 300 reports/s with p99 <= 100 ms on 2 cores, an
 cost of the direct Optuna calls.
 
 Usage: python bench/service_load.py [--database postgresql+psycopg://postgres@127.0.0.1/test]
-       [--workers 16] [--seconds 20] [--pruner aelle|median|none] [--out bench/results]
+       [--workers 16] [--seconds 20] [--pruner aelle|median|none] [--sampler tpe|random]
+       [--out bench/results]
 The database must exist; a fresh schema is made in a new database next to it and dropped.
 """
 
@@ -125,7 +126,12 @@ def measure(worker, workers: int, seconds: float, rec: Recorder, stop: threading
     return out
 
 
-def service_load(db_url, workers, seconds, pruner) -> dict:
+def sampler_of(name: str) -> optuna.samplers.BaseSampler:
+    return (optuna.samplers.RandomSampler(seed=0) if name == "random"
+            else optuna.samplers.TPESampler(seed=0))
+
+
+def service_load(db_url, workers, seconds, pruner, sampler) -> dict:
     port = 18000 + secrets.randbelow(2000)
     env = {**os.environ, "AELLE_DATABASE_URL": db_url, "AELLE_USER_TOKEN": "u",
            "AELLE_WORKER_TOKEN": "w"}
@@ -141,7 +147,8 @@ def service_load(db_url, workers, seconds, pruner) -> dict:
             except httpx.TransportError:
                 time.sleep(0.2)
         spec = {"name": "load", "task": "smnist", "budget": 100_000, "epochs": EPOCHS,
-                "settings": {"hidden": SIZE}, "pruner": {"name": pruner}}
+                "settings": {"hidden": SIZE}, "pruner": {"name": pruner},
+                "sampler": {"name": sampler, "seed": 0}}
         httpx.post(f"{url}/studies", json=spec, headers={"Authorization": "Bearer u"},
                    timeout=60).raise_for_status()
         rec, stop = Recorder(), threading.Event()
@@ -180,9 +187,9 @@ def service_load(db_url, workers, seconds, pruner) -> dict:
         proc.wait(timeout=60)
 
 
-def direct_load(db_url, workers, seconds) -> dict:
+def direct_load(db_url, workers, seconds, sampler) -> dict:
     storage = optuna.storages.RDBStorage(db_url, engine_kwargs={"pool_size": workers + 4})
-    study = optuna.create_study(study_name="direct", storage=storage,
+    study = optuna.create_study(study_name="direct", storage=storage, sampler=sampler_of(sampler),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=5))
     rec, stop = Recorder(), threading.Event()
 
@@ -211,14 +218,13 @@ def direct_load(db_url, workers, seconds) -> dict:
     return measure(worker, workers, seconds, rec, stop)
 
 
-def floor_load(db_url, workers, seconds) -> dict:
+def floor_load(db_url, workers, seconds, sampler) -> dict:
     """Only the Optuna calls that every coordinator makes for a trial; CPU of this process."""
     from tasks import get
 
     task = get("smnist")
     storage = optuna.storages.RDBStorage(db_url, engine_kwargs={"pool_size": workers + 4})
-    study = optuna.create_study(study_name="floor", storage=storage,
-                                sampler=optuna.samplers.TPESampler(seed=0))
+    study = optuna.create_study(study_name="floor", storage=storage, sampler=sampler_of(sampler))
     rec, stop = Recorder(), threading.Event()
 
     def worker(i):
@@ -250,13 +256,16 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--pruner", default="aelle", choices=["aelle", "median", "none"])
+    ap.add_argument("--sampler", default="tpe", choices=["tpe", "random"])
     ap.add_argument("--out", type=Path, default=Path("bench/results"))
     args = ap.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     results = {}
-    paths = {"service": lambda url: service_load(url, args.workers, args.seconds, args.pruner),
-             "direct": lambda url: direct_load(url, args.workers, args.seconds),
-             "optuna floor": lambda url: floor_load(url, args.workers, args.seconds)}
+    paths = {"service": lambda url: service_load(url, args.workers, args.seconds, args.pruner,
+                                                 args.sampler),
+             "direct": lambda url: direct_load(url, args.workers, args.seconds, args.sampler),
+             "optuna floor": lambda url: floor_load(url, args.workers, args.seconds,
+                                                    args.sampler)}
     for name, run in paths.items():
         url, drop = fresh_database(args.database)
         try:
@@ -273,8 +282,9 @@ def main(argv=None) -> int:
     ratio = results["direct"]["per_second"] / max(results["service"]["per_second"], 1e-9)
     lines = ["# Coordinator load", "",
              f"{args.workers} simulated workers, {SIZE}-value spectra, {EPOCHS + 1} reports per "
-             f"trial at most, pruner {args.pruner}; PostgreSQL; {args.seconds:.0f} s measured "
-             f"after 3 s of warm-up; {platform.machine()}, {os.cpu_count()} cores.", "",
+             f"trial at most, pruner {args.pruner}, sampler {args.sampler}; PostgreSQL; "
+             f"{args.seconds:.0f} s measured after 3 s of warm-up; {platform.machine()}, "
+             f"{os.cpu_count()} cores.", "",
              "| path | reports/s | p50 | p99 | errors | CPU per report | trials started (p50 of "
              "a lease / ask) | trials ended (p50 of a result / tell) |",
              "|---|---|---|---|---|---|---|---|"]
@@ -295,11 +305,13 @@ def main(argv=None) -> int:
               "benchmark's own)."]
     report = "\n".join(lines) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "service_load.json").write_text(json.dumps(
+    stem = "service_load" if args.sampler == "tpe" else f"service_load_{args.sampler}"
+    (args.out / f"{stem}.json").write_text(json.dumps(
         {"workers": args.workers, "seconds": args.seconds, "pruner": args.pruner,
+         "sampler": args.sampler,
          "results": results, "cost_ratio": ratio, "floor_bound_reports_per_second": bound},
         indent=1) + "\n")
-    (args.out / "service_load.md").write_text(report)
+    (args.out / f"{stem}.md").write_text(report)
     print(report)
     return 0
 
