@@ -141,12 +141,23 @@ def test_unfitted_model_and_bad_training_input_are_refused():
     ({"dim": 1}, "dim"), ({"latent": 0}, "latent"), ({"hidden": (0,)}, "hidden"),
     ({"dropout": 1.0}, "dropout"), ({"lr": -1.0}, "lr"), ({"target_norm": "l3"}, "target_norm"),
     ({"log_target": "yes"}, "log_target"), ({"warmup_epochs": -1}, "warmup_epochs"),
+    ({"max_spectra": 3}, "max_spectra"), ({"max_spectra": 2.5}, "max_spectra"),
 ])
 def test_config_is_validated(kw, message):
     with pytest.raises(ValueError, match=message):
         AeLLEConfig(**kw)
     with pytest.raises(ValueError, match="unknown AeLLE setting"):
         AeLLEConfig.from_dict({"depth": 3})
+
+
+def test_a_fit_on_more_spectra_than_max_spectra_uses_a_seeded_sample():
+    spectra, loss = population(60)
+    cfg = AeLLEConfig(**{**FAST.__dict__, "epochs": 5, "warmup_epochs": 2, "ramp_epochs": 2,
+                         "max_spectra": 20})
+    a, b = AeLLE(cfg).fit(spectra, loss), AeLLE(cfg).fit(spectra, loss)
+    assert a.n_train == 20 and a.version == b.version  # bounded, and the same sample each time
+    everything = AeLLE(AeLLEConfig(**{**cfg.__dict__, "max_spectra": None})).fit(spectra, loss)
+    assert everything.n_train == 60
 
 
 def test_alpha_waits_for_the_reconstruction_then_ramps():
