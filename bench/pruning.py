@@ -331,6 +331,12 @@ def evaluate(run: dict, reference: dict) -> dict:
     # the max LE of the worse-half trials stopped (rightly), at the epoch they were stopped
     right = [ref[n].get("shadow_max_le", {}).get(str(stop.get(n)))
              for n in kept if not good[n] and not kept[n]]
+    by_epoch: dict[int, list[int]] = {}  # stop epoch -> [better-half trials, all trials]
+    for n in kept:
+        if not kept[n] and stop.get(n) is not None:
+            counts = by_epoch.setdefault(stop[n], [0, 0])
+            counts[0] += good[n]
+            counts[1] += 1
     return {"variant": run["variant"], "seed": run["seed"], "seconds": run["seconds"],
             "epochs": sum(trained(t) for t in run["trials"]),
             "reference_epochs": sum(trained(t) for t in reference["trials"]),
@@ -342,6 +348,7 @@ def evaluate(run: dict, reference: dict) -> dict:
             "unmatched": len(trials) - len(matched), "unreproduced": unreproduced,
             "n_good": n_good, "wrongly_pruned": wrong,
             "rightly_pruned_max_le": [v for v in right if v is not None],
+            "stops_by_epoch": {e: by_epoch[e] for e in sorted(by_epoch)},
             "curve": curve(run)}
 
 
@@ -430,6 +437,22 @@ def report(task: str, records: list[dict], path_md: Path, path_png: Path) -> dic
         lines.append(f"| {x['variant']} | {x['seed']} | {x['epochs']} | {x['best']:.4f} | "
                      f"{100 * x['regret']:.2f} % | {x['precision']:.2f} | {x['recall']:.2f} | "
                      f"{stops or '-'} |")
+    lines += ["", "## Decisions by the epoch they were taken", "",
+              "Trials stopped at each epoch over all seeds, as `better-half / all`: a stop of a "
+              "better-half trial is a wrong decision, so 1 - better/all is the precision of "
+              "that epoch's stops.", "", "| pruner | " + " | ".join(
+                  f"epoch {e}" for e in range(spec["epochs"])) + " |",
+              "|---|" + "---|" * spec["epochs"]]
+    for v in by:
+        total: dict[int, list[int]] = {}
+        for x in by[v]:
+            for e, (g, n) in x["stops_by_epoch"].items():
+                t = total.setdefault(int(e), [0, 0])
+                t[0] += g
+                t[1] += n
+        lines.append(f"| {v} | " + " | ".join(
+            f"{total[e][0]} / {total[e][1]}" if e in total else "-"
+            for e in range(spec["epochs"])) + " |")
     lines += ["", "## Why targets are missed, and the change tried", ""]
     lines += analysis(task, table, rows, spec, refs)
     lines += ["", "## Better-half trials that AeLLE stopped", ""]
