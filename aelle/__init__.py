@@ -9,7 +9,7 @@ from aelle.spectra import Divergence, SpectrumDivergedError, SpectrumResult, lya
 _LAZY = {
     "AeLLE": "aelle.model", "AeLLEConfig": "aelle.model", "interpolate": "aelle.model",
     "AeLLEPruner": "aelle.pruner", "LEThresholdPruner": "aelle.pruner",
-    "ShadowPruner": "aelle.pruner",
+    "ShadowPruner": "aelle.pruner", "StudyMedianPruner": "aelle.curves",
     "SpectrumStore": "aelle.store", "TrialAttrStore": "aelle.store",
     "report_spectrum": "aelle.store",
 }
@@ -35,6 +35,7 @@ __all__ = [
     "SpectrumDivergedError",
     "SpectrumResult",
     "SpectrumStore",
+    "StudyMedianPruner",
     "TrialAttrStore",
     "cell_for",
     "interpolate",

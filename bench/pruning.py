@@ -15,7 +15,9 @@ threshold), aelle (fitted in the study), aelle_pre (AeLLE pre-trained on the ref
 the next seed: a previous study of the same task, not this one's trials), aelle_completed
 (the cut from the completed trials only, the rule before pruned trials' predictions counted),
 and aelle_curve / aelle_pre_curve: the spectrum decides at epoch 0 only, the median rule from
-epoch 1 (pruner.settings.curve = "median").
+epoch 1 (pruner.settings.curve = "median"); aelle_curve_study / aelle_pre_curve_study: the same
+with the study's median after epoch 0, the trials stopped so far counted as worse
+(curve = "study_median", aelle.curves.StudyMedianPruner).
 
 Resumable: each finished study is one JSON line in ``bench/results/pruning_<task>.jsonl``;
 rerunning skips them (the studies live in ``bench/results/.pruning/<task>.db``, which the
@@ -53,8 +55,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 VARIANTS = ("none", "median", "successive_halving", "hyperband", "max_le", "aelle", "aelle_pre",
-            "aelle_completed", "aelle_curve", "aelle_pre_curve")
+            "aelle_completed", "aelle_curve", "aelle_pre_curve", "aelle_curve_study",
+            "aelle_pre_curve_study")
 AELLE = {"n_startup_trials": 8, "explore": 0.1, "retrain_every": 2}
+# the variants where the spectrum decides at epoch 0 and a learning-curve rule after it
+CURVE_VARIANTS = {
+    "aelle_curve": "Optuna's median rule (`curve: median`)",
+    "aelle_pre_curve": "Optuna's median rule (`curve: median`)",
+    "aelle_curve_study": "the study's median, stopped trials counted (`curve: study_median`)",
+    "aelle_pre_curve_study": "the study's median, stopped trials counted "
+                             "(`curve: study_median`)",
+}
 
 
 def presets(data: Path) -> dict:
@@ -102,6 +113,8 @@ def pruner(variant: str, epochs: int) -> dict:
         return {"name": "aelle", "settings": {**AELLE, "cut_from": "completed"}}
     if variant.endswith("_curve"):  # the spectrum at epoch 0, the median rule from epoch 1
         return {"name": "aelle", "settings": {**AELLE, "curve": "median"}}
+    if variant.endswith("_curve_study"):  # ... the median of all trials, stopped ones counted
+        return {"name": "aelle", "settings": {**AELLE, "curve": "study_median"}}
     # aelle, and aelle_pre: Bench.study names the study its model comes from
     return {"name": "aelle", "settings": dict(AELLE)}
 
@@ -527,14 +540,15 @@ def analysis(task: str, table: dict, rows: list[dict], spec: dict,
                 "spread, where a model fitted on "
                 + ("the few trials completed so far" if v == "aelle" else "a previous study")
                 + " misplaces some.")
-    for v in ("aelle_curve", "aelle_pre_curve"):
+    for v, rule in CURVE_VARIANTS.items():
         c = table.get(v)
         if c is not None and median is not None:
-            out.append(f"- Tried: {v}, the spectrum at epoch 0 only and the median rule from "
-                       f"epoch 1 (`curve: median`): {100 * c['epoch_share']:.0f} % of the "
-                       f"epochs against {100 * median['epoch_share']:.0f} % for median, mean "
-                       f"regret {100 * c['regret']:.2f} % (median "
-                       f"{100 * median['regret']:.2f} %).")
+            out.append(f"- Tried: {v}, the spectrum at epoch 0 only and {rule} from epoch 1: "
+                       f"{100 * c['epoch_share']:.0f} % of the epochs against "
+                       f"{100 * median['epoch_share']:.0f} % for median, mean regret "
+                       f"{100 * c['regret']:.2f} % (median {100 * median['regret']:.2f} %), "
+                       f"recall {100 * c['recall']:.0f} % (median "
+                       f"{100 * median['recall']:.0f} %).")
     out.append(f"- The same rules replayed on the recorded population (more studies, no "
                f"training): `bench/results/pruning_replay_{task}.md`.")
     if a is not None:
@@ -561,11 +575,11 @@ def targets(table: dict) -> list[str]:
         out.append(f"- fewer epochs than median ({a['epochs']:.0f} vs {median['epochs']:.0f}) "
                    f"at an equal or better best ({a['best']:.4f} vs {median['best']:.4f}): "
                    f"{'met' if fewer else 'missed'}")
-    for v in ("aelle_curve", "aelle_pre_curve"):
+    for v, rule in CURVE_VARIANTS.items():
         c = table.get(v)
         if c is not None and median is not None:
             fewer = c["epochs"] < median["epochs"] and c["best"] <= median["best"]
-            out.append(f"- {v} (spectrum at epoch 0, median rule after): fewer epochs than "
+            out.append(f"- {v} (spectrum at epoch 0, {rule} after): fewer epochs than "
                        f"median ({c['epochs']:.0f} vs {median['epochs']:.0f}) at an equal or "
                        f"better best ({c['best']:.4f} vs {median['best']:.4f}): "
                        f"{'met' if fewer else 'missed'}; recall {100 * c['recall']:.0f} %")

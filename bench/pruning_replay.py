@@ -36,6 +36,7 @@ import optuna
 from optuna.trial import TrialState
 
 from aelle import AeLLE, AeLLEPruner, LEThresholdPruner, ShadowPruner, report_spectrum
+from aelle.curves import StudyMedianPruner
 from aelle.model import AeLLEConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,6 +87,12 @@ RULES: dict[str, Callable] = {
     "aelle_curve": lambda seed, epochs, prev: _aelle(seed, curve=optuna.pruners.MedianPruner()),
     "aelle_pre_curve": lambda seed, epochs, prev: _pretrained(
         seed, prev, curve=optuna.pruners.MedianPruner()),
+    # the same with the median of the whole study (stopped trials counted as worse) after
+    # epoch 0 (curve="study_median"), and that rule alone
+    "study_median": lambda seed, epochs, prev: StudyMedianPruner(n_warmup_steps=1),
+    "aelle_curve_study": lambda seed, epochs, prev: _aelle(seed, curve=StudyMedianPruner()),
+    "aelle_pre_curve_study": lambda seed, epochs, prev: _pretrained(
+        seed, prev, curve=StudyMedianPruner()),
 }
 
 

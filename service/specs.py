@@ -18,6 +18,7 @@ from optuna.distributions import (
 from pydantic import BaseModel, ConfigDict, Field
 
 import tasks
+from aelle.curves import StudyMedianPruner
 from aelle.model import AeLLEConfig
 from aelle.pruner import AeLLEPruner, LEThresholdPruner, ShadowPruner, SpectrumPruner
 from aelle.store import SpectrumStore
@@ -207,13 +208,18 @@ def build_pruner(spec: StudyCreate, store: SpectrumStore | None,
     return ShadowPruner(pruner) if p.shadow else pruner
 
 
+# learning-curve pruners a spectrum pruner can fall back on or hand over to, by name
+CURVES = {"none": lambda: None, "median": optuna.pruners.MedianPruner,
+          "study_median": StudyMedianPruner}
+
+
 def _make(name, kw, store, on_fit, model, spec, hooks):
     if name in ("aelle", "max_le", "mean_le"):
         for key in ("fallback", "curve"):  # learning-curve pruners by name
             name_ = kw.pop(key, "none")
-            if name_ not in ("none", "median"):
-                raise ValueError(f"{key} must be 'none' or 'median', got {name_!r}")
-            kw[key] = optuna.pruners.MedianPruner() if name_ == "median" else None
+            if name_ not in CURVES:
+                raise ValueError(f"{key} must be one of {', '.join(CURVES)}, got {name_!r}")
+            kw[key] = CURVES[name_]()
         kw.setdefault("seed", spec.sampler.seed if spec.sampler.seed is not None else 0)
         if name == "aelle":
             config = kw.pop("config", None) or {}

@@ -74,7 +74,7 @@ def test_create_show_list_and_stop_a_study(client):
      "pruner.settings: unknown for aelle: patience"),
     ({"pruner": {"name": "aelle", "settings": {"quantile": 2}}}, 422, "quantile"),
     ({"pruner": {"name": "aelle", "settings": {"curve": "hyperband"}}}, 422,
-     "curve must be 'none' or 'median'"),
+     "curve must be one of none, median, study_median, got 'hyperband'"),
     ({"pruner": {"name": "aelle", "settings": {"curve_from": 0}}}, 422, "curve_from"),
     ({"pruner": {"name": "oracle"}}, 422, "pruner"),
     ({"budget": 0}, 422, "budget"),
