@@ -550,7 +550,8 @@ def analysis(task: str, table: dict, rows: list[dict], spec: dict,
                        f"recall {100 * c['recall']:.0f} % (median "
                        f"{100 * median['recall']:.0f} %).")
     out.append(f"- The same rules replayed on the recorded population (more studies, no "
-               f"training): `bench/results/pruning_replay_{task}.md`.")
+               f"training): `bench/results/pruning_replay_{task}.md`, and the curve rules "
+               f"`bench/results/pruning_replay_{task}_curves.md` where it exists.")
     if a is not None:
         out.append("- Proposed next: ship a model pre-trained per task on a recorded "
                    "population (in-study fits on a few survivors are the weak point), decide at "

@@ -16,8 +16,8 @@ trial at a time, so every decision sees all earlier trials, and the population's
 (SMNIST: hidden 64, MNIST 8k, 10 epochs). It is where a change to a rule is tried first.
 
 Usage: python bench/pruning_replay.py smnist [--seeds 10] [--trials 48] [--epochs 10]
-       [--variants none,median,aelle,...] [--out bench/results]
-Writes pruning_replay_<task>.{json,md}.
+       [--variants none,median,aelle,...] [--tag NAME] [--out bench/results]
+Writes pruning_replay_<task>.{json,md} (with --tag: pruning_replay_<task>_<tag>.*).
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def _pretrained(seed, previous, **kw):
 
 RULES: dict[str, Callable] = {
     "none": lambda seed, epochs, prev: ShadowPruner(_aelle(seed)),
+    "nothing": lambda seed, epochs, prev: optuna.pruners.NopPruner(),
     "median": lambda seed, epochs, prev: optuna.pruners.MedianPruner(n_warmup_steps=1),
     "successive_halving": lambda seed, epochs, prev: optuna.pruners.SuccessiveHalvingPruner(
         min_resource=1),
@@ -182,7 +183,8 @@ def summarise(rows: list[dict]) -> dict:
 def markdown(task: str, args, table: dict) -> str:
     lines = [f"# Pruning rules replayed: {task}", "",
              f"Reproduce: `python bench/pruning_replay.py {task} --seeds {args.seeds} "
-             f"--trials {args.trials} --epochs {args.epochs}`", "",
+             f"--trials {args.trials} --epochs {args.epochs}"
+             + (f" --variants {args.variants} --tag {args.tag}" if args.tag else "") + "`", "",
              f"{args.seeds} studies of {args.trials} networks drawn from "
              f"`bench/results/population_{task}.jsonl`, {args.epochs} epochs each, replayed one "
              "trial at a time (see the module's docstring for how this differs from "
@@ -204,8 +206,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--trials", type=int, default=48)
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--variants", default=",".join(RULES))
+    ap.add_argument("--variants", default=",".join(r for r in RULES if r != "nothing"))
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--tag", help="write pruning_replay_<task>_<tag>.* (a run of some rules "
+                    "beside the full one)")
     args = ap.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(variants) - set(RULES))
@@ -218,8 +222,10 @@ def main(argv=None) -> int:
     rows = []
     for seed in range(args.seeds):
         previous = (previous_study(pop, 1000 + seed, args.trials, args.epochs)
-                    if "aelle_pre" in variants else None)
-        reference = replay(pop, "none", seed, args.trials, args.epochs, previous)
+                    if any(v.startswith("aelle_pre") for v in variants) else None)
+        # the reference prunes nothing; AeLLE's shadow decisions (its fits) only for the row
+        reference = replay(pop, "none" if "none" in variants else "nothing", seed, args.trials,
+                           args.epochs, previous)
         for v in variants:
             run = reference if v == "none" else replay(pop, v, seed, args.trials,
                                                         args.epochs, previous)
@@ -231,7 +237,8 @@ def main(argv=None) -> int:
                   f"{x['recall']:.2f} ({run['seconds']:.0f} s)", flush=True)
     table = summarise(rows)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"pruning_replay_{args.task}"
+    stem = args.out / (f"pruning_replay_{args.task}_{args.tag}" if args.tag
+                       else f"pruning_replay_{args.task}")
     text = markdown(args.task, args, table)
     stem.with_suffix(".md").write_text(text)
     stem.with_suffix(".json").write_text(json.dumps(
