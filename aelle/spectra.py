@@ -21,8 +21,10 @@ from aelle.cells.base import Cell
 from aelle.frames import Frame
 from aelle.parallel import run_split, split_count
 
-# Sequences x D^3 per thread below which threads cost more than they save (LSTM, 2-core CPU)
-_SPLIT_MIN_WORK = 1_000_000
+# QR work (sequences x D x k^2) per thread below which threads cost more than they save: the
+# split pays off where single-threaded LAPACK dominates a step; the J formation and J.Q of a
+# thin frame (k << D) run on all threads anyway (LSTM and GRU, 2-core CPU)
+_SPLIT_MIN_WORK = 1_500_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +114,7 @@ def lyapunov_spectrum(
 
     if threads is None:
         parts = split_count(b, cell.device)
-        if m * b * d**3 < _SPLIT_MIN_WORK * parts:  # too little LAPACK work per thread
+        if m * b * d * k * k < _SPLIT_MIN_WORK * parts:  # too little LAPACK work per thread
             parts = 1
     else:
         parts = 1 if cell.device.type != "cpu" else min(threads, b)
