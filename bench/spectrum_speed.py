@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
+from machine import describe  # bench/machine.py: run as a script, bench/ is on sys.path
 from torch.func import jacrev, vmap
 
 from aelle import cell_for, lyapunov_spectrum, stack_cells
@@ -223,12 +224,13 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    machine = platform.processor() or platform.machine()
+    machine = describe()
     if args.device == "cuda":
         machine = torch.cuda.get_device_name()
     result = {"device": args.device, "machine": machine, "torch": torch.__version__,
               "threads": torch.get_num_threads(),
-              "command": "python bench/spectrum_speed.py " + " ".join(argv or []), "sizes": []}
+              "command": " ".join(["python bench/spectrum_speed.py", *(sys.argv[1:] if argv is None
+                                                                   else argv)]), "sizes": []}
     for n in args.sizes:
         row = size_row(n, args.device, args.repeats, n <= args.autograd_max)
         result["sizes"].append(row)

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from pathlib import Path
 
 import torch
+from machine import describe  # bench/machine.py: run as a script, bench/ is on sys.path
 
 from tasks import get, run_trial
 from tasks.smnist import ARCHS, load
@@ -57,7 +57,7 @@ def configs(shared: Path | None):
             yield "charrnn", "N=64, manual 60k chars", "test", {**params, "hidden": 16}, \
                 TEST["charrnn"]
         yield "charrnn", f"N={hidden}, reference manual", "dissertation", params, {}
-        if text and hidden == 512:
+        if text:
             yield ("charrnn", f"N={hidden}, War and Peace", "dissertation", params,
                    {"text_path": str(text)})
     params = {"g": 1.4, "connectivity": 0}
@@ -104,7 +104,7 @@ def main(argv=None) -> dict:
               f"{row['spectrum_s']:7.3f} s ({row['exponents']} exps)  share "
               f"{100 * row['share']:6.1f} %", flush=True)
 
-    result = {"machine": f"{platform.machine()}; torch {torch.__version__}, "
+    result = {"machine": f"{describe()}; torch {torch.__version__}, "
                          f"{torch.get_num_threads()} threads, device {args.device}",
               "epochs": args.epochs, "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)
