@@ -25,7 +25,8 @@ def add_service_parsers(sub) -> None:
                        description="Run the coordinator. Settings come from AELLE_* "
                        "environment variables: AELLE_DATABASE_URL (default sqlite:///aelle.db), "
                        "AELLE_USER_TOKEN and AELLE_WORKER_TOKEN (required), "
-                       "AELLE_HEARTBEAT_INTERVAL, AELLE_GRACE_PERIOD, AELLE_MAX_BODY_BYTES.")
+                       "AELLE_HEARTBEAT_INTERVAL, AELLE_GRACE_PERIOD, AELLE_MAX_BODY_BYTES, "
+                       "AELLE_PUBLIC_DOCS.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--database-url", help="overrides AELLE_DATABASE_URL")
@@ -34,6 +35,9 @@ def add_service_parsers(sub) -> None:
     p.add_argument("--access-log", action="store_true",
                    help="log every request (off by default: workers post a report per epoch, "
                    "and at hundreds a second the log costs more than some requests)")
+    p.add_argument("--public-docs", action="store_true",
+                   help="serve /openapi.json, /docs and /redoc without a token (default: only "
+                   "health is open; users read the schema at /api/v1/openapi.json)")
     p.set_defaults(func=run_serve)
 
     p = sub.add_parser("migrate", help="create or upgrade the database's tables",
@@ -83,6 +87,8 @@ def run_serve(args) -> int:
     from service.config import ServiceSettings
 
     overrides = {"database_url": args.database_url} if args.database_url else {}
+    if args.public_docs:
+        overrides["public_docs"] = True
     settings = ServiceSettings(**overrides)
     settings.require_tokens()
     torch_threads_for_the_coordinator()

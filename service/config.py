@@ -12,7 +12,10 @@ class ServiceSettings(BaseSettings):
     user_token / worker_token: bearer tokens of users (submit, read) and of workers.
     heartbeat_interval / grace_period: seconds; a running trial whose last heartbeat is older
     than the grace period is failed and retried (at most ``max_retry`` times).
-    max_body_bytes: larger request bodies are refused with 413."""
+    max_body_bytes: larger request bodies are refused with 413.
+    public_docs: serve the OpenAPI schema at /openapi.json and its browsable pages at /docs
+    and /redoc without a token (for a coordinator on a private network); by default only
+    /api/v1/health answers without one, and the schema is /api/v1/openapi.json for users."""
 
     model_config = SettingsConfigDict(env_prefix="AELLE_", extra="ignore")
 
@@ -24,6 +27,7 @@ class ServiceSettings(BaseSettings):
     max_retry: int = Field(3, ge=0)
     stale_check_seconds: float = Field(5.0, gt=0)
     max_body_bytes: int = Field(1 << 20, ge=1024)
+    public_docs: bool = False
 
     @field_validator("grace_period")
     @classmethod

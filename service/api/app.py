@@ -9,6 +9,7 @@ import logging
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from service.api.deps import UserAuth
 from service.api.routes import studies, work
 from service.api.schemas import Health
 from service.config import ServiceSettings
@@ -76,10 +77,14 @@ def create_app(settings: ServiceSettings | None = None,
         if owned:
             app.state.coordinator.close()
 
+    # The schema and its pages answer without a token only when asked for: by default health is
+    # the one open endpoint, and users read the schema with their token.
+    public = {} if settings.public_docs else {"openapi_url": None, "docs_url": None,
+                                              "redoc_url": None}
     app = FastAPI(title="AeLLE coordinator", version="1",
                   description="Hyperparameter search for recurrent networks, pruned by their "
                   "Lyapunov spectra. Users hold the user token; workers the worker token.",
-                  lifespan=lifespan)
+                  lifespan=lifespan, **public)
     app.state.settings = settings
     app.state.coordinator = coordinator
 
@@ -90,6 +95,11 @@ def create_app(settings: ServiceSettings | None = None,
         """Open: the coordinator answers and its database too."""
         request.app.state.coordinator.db.ping()
         return {"status": "ok", "database": "ok"}
+
+    @api.get("/openapi.json", dependencies=UserAuth, include_in_schema=False)
+    async def openapi(request: Request) -> JSONResponse:
+        """The OpenAPI schema of this API (user token)."""
+        return JSONResponse(request.app.openapi())
 
     api.include_router(studies.router)
     api.include_router(work.router)

@@ -4,9 +4,11 @@ import json
 import time
 
 import pytest
+from fastapi.testclient import TestClient
 
+from service.api.app import create_app
 from service.coordinator import Coordinator
-from tests.service.support import SETTINGS, USER, WORKER, study
+from tests.service.support import SETTINGS, USER, WORKER, service_settings, study
 
 API = "/api/v1"
 
@@ -304,10 +306,28 @@ def test_oversized_and_malformed_bodies_are_refused(client):
 
 
 def test_openapi_documents_every_resource(client):
-    paths = client.get("/openapi.json").json()["paths"]
+    paths = client.get(f"{API}/openapi.json", headers=USER).json()["paths"]
     for path in ("/api/v1/studies", "/api/v1/studies/{name}/trials", "/api/v1/leases",
                  "/api/v1/trials/{trial_id}/reports", "/api/v1/trials/{trial_id}/result",
                  "/api/v1/trials/{trial_id}/heartbeat", "/api/v1/studies/{name}/model",
                  "/api/v1/health"):
         assert path in paths
     assert SETTINGS  # the shared tiny settings are what studies here run with
+
+
+def test_only_health_answers_without_a_token(client):
+    assert client.get(f"{API}/health").status_code == 200
+    for path in ("/openapi.json", "/docs", "/redoc"):  # not served unless asked for
+        assert client.get(path).status_code == 404, path
+    r = client.get(f"{API}/openapi.json")
+    assert r.status_code == 401 and "user token" in r.json()["detail"]
+    assert client.get(f"{API}/openapi.json", headers=WORKER).status_code == 401
+
+
+def test_public_docs_serve_the_schema_and_its_pages(tmp_path):
+    settings = service_settings(f"sqlite:///{tmp_path}/docs.db").model_copy(
+        update={"public_docs": True})
+    with TestClient(create_app(settings)) as open_client:
+        assert "/api/v1/studies" in open_client.get("/openapi.json").json()["paths"]
+        assert "swagger" in open_client.get("/docs").text.lower()
+        assert open_client.get(f"{API}/studies").status_code == 401  # the data stays closed

@@ -20,8 +20,9 @@ _CONFIG = service_settings(f"sqlite:///{_DIR}/fuzz.db")
 _COORDINATOR = Coordinator(_CONFIG)
 _COORDINATOR.create_study(StudyCreate.model_validate(study(name="s", budget=5)))
 _COORDINATOR.lease("fuzz")  # a running trial, so that trial paths can meet a real id
-schema = schemathesis.openapi.from_asgi("/openapi.json",
-                                        create_app(_CONFIG, coordinator=_COORDINATOR))
+schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json",
+                                        create_app(_CONFIG, coordinator=_COORDINATOR),
+                                        headers=USER)
 
 
 @schema.parametrize()
