@@ -27,7 +27,7 @@ from optuna.distributions import BaseDistribution
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 
 from aelle.pruner import ATTR, AeLLEPruner, ShadowPruner, SpectrumPruner
 from service.config import ServiceSettings
@@ -157,23 +157,48 @@ class Coordinator:
                 log.exception("stale-trial sweep failed")
 
     def sweep(self) -> int:
-        """Fail the running trials of every active study whose heartbeat is stale (their
-        retries are queued by Optuna's callback); returns how many were failed."""
-        failed = 0
+        """Fail the running trials whose heartbeat is stale (their retries are queued by
+        Optuna's callback); returns how many were failed.
+
+        Only studies with open leases are visited (a running trial always has one), so the
+        cost follows the work in flight, not every study the database ever held; a lease whose
+        trial stopped running is closed, and the trial leaves the caches."""
         with self.db.session() as s:
-            ids = s.scalars(select(StudyRow.study_id)).all()
-        for study_id in ids:
+            open_leases = s.execute(select(LeaseRow.study_id, LeaseRow.trial_id)
+                                    .where(LeaseRow.finished_at.is_(None))).all()
+        by_study: dict[int, set[int]] = defaultdict(set)
+        for study_id, trial_id in open_leases:
+            by_study[study_id].add(trial_id)
+        failed = 0
+        for study_id, trial_ids in by_study.items():
             loaded = self._load(study_id)
-            before = len(self.storage.get_all_trials(study_id, deepcopy=False,
-                                                     states=(TrialState.FAIL,)))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 fail_stale_trials(loaded.study)
-            failed += len(self.storage.get_all_trials(study_id, deepcopy=False,
-                                                      states=(TrialState.FAIL,))) - before
+            running = {t._trial_id for t in self.storage.get_all_trials(
+                study_id, deepcopy=False, states=(TrialState.RUNNING,))}
+            ended = trial_ids - running
+            if not ended:
+                continue
+            # stale-failed here or in a pass that stopped before this point; a trial whose
+            # result was posted meanwhile closes its own lease and is not counted
+            failed += sum(self.storage.get_trial(t).state == TrialState.FAIL for t in ended)
+            with self.db.session() as s:
+                s.execute(update(LeaseRow).where(LeaseRow.trial_id.in_(ended),
+                                                 LeaseRow.finished_at.is_(None))
+                          .values(finished_at=dt.datetime.now(dt.UTC)))
+            for trial_id in ended:
+                self._forget(loaded, trial_id)
         if failed:
             log.info("failed %d stale trial(s); retries queued", failed)
         return failed
+
+    def _forget(self, loaded: Loaded, trial_id: int) -> None:
+        """Drop a trial that stopped running from the caches of running trials."""
+        self._leases.pop(trial_id, None)
+        self._frozen.pop(trial_id, None)
+        self._beats.pop(trial_id, None)
+        loaded.spectrum_sizes.pop(trial_id, None)
 
     def _lock(self, *key) -> threading.Lock:
         with self._guard:
@@ -492,7 +517,9 @@ class Coordinator:
                 lease = s.get(LeaseRow, trial_id)
             if lease is None:
                 raise NotFound(f"trial {trial_id} was never leased")
-            cached = self._leases[trial_id] = (lease.token, lease.study_id)
+            cached = (lease.token, lease.study_id)
+            if lease.finished_at is None:  # a late call about a finished trial stays uncached
+                self._leases[trial_id] = cached
         if not secrets.compare_digest(cached[0].encode(), token.encode()):
             raise Conflict(f"trial {trial_id}: this lease is not the trial's current lease")
         return self._load(cached[1])
@@ -553,9 +580,7 @@ class Coordinator:
                               f"{state!r}")
             with self.db.session() as s:
                 s.get(LeaseRow, trial_id).finished_at = dt.datetime.now(dt.UTC)
-            self._frozen.pop(trial_id, None)
-            self._beats.pop(trial_id, None)
-            loaded.spectrum_sizes.pop(trial_id, None)
+            self._forget(loaded, trial_id)
         done = self.storage.get_trial(trial_id)
         if state == "complete":
             with self._lock("completed", study._study_id):

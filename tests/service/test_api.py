@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.coordinator import Coordinator
+from service.db import LeaseRow
 from tests.service.support import SETTINGS, USER, WORKER, service_settings, study
 
 API = "/api/v1"
@@ -215,6 +216,30 @@ def test_stale_heartbeat_fails_and_requeues_and_the_dead_lease_is_refused(client
     retry = lease(client)
     assert retry["params"] == got["params"] and retry["retry_of"] == got["number"]
     assert coordinator.sweep() == 0
+    # the failed trial's lease is closed and the trial is out of the running trials' caches
+    with coordinator.db.session() as s:
+        assert s.get(LeaseRow, got["trial_id"]).finished_at is not None
+        assert s.get(LeaseRow, retry["trial_id"]).finished_at is None
+    assert got["trial_id"] not in coordinator._leases
+    assert got["trial_id"] not in coordinator._frozen
+
+
+def test_the_sweep_visits_only_studies_with_trials_in_flight(client, monkeypatch):
+    for name in ("done", "busy"):
+        client.post(f"{API}/studies", json=study(name=name, budget=1), headers=USER)
+    finished = lease(client)
+    result(client, finished)
+    running = lease(client)
+    assert running["study"] == "busy"
+    coordinator = client.app.state.coordinator
+    visited = []
+    load = coordinator._load
+    monkeypatch.setattr(coordinator, "_load", lambda sid: visited.append(sid) or load(sid))
+    assert coordinator.sweep() == 0
+    with coordinator.db.session() as s:
+        # (the coordinator's own sweeper thread may pass too: the same study)
+        assert set(visited) == {s.get(LeaseRow, running["trial_id"]).study_id}
+    assert finished["trial_id"] not in coordinator._leases  # its result closed it
 
 
 def test_trials_are_ranked_filtered_and_cut(client):
