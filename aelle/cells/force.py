@@ -48,13 +48,16 @@ class ForceCell(Cell):
 
     def jacobians(self, s, x, wrt_input=False):
         r = torch.tanh(s)
-        dt = per_net(self.dt, 4)
-        recurrent = self.weight_hh + self.w_fb[:, :, None] * self.w_out[:, None, :]  # (M, N, N)
-        eye = torch.eye(self.hidden_size, dtype=s.dtype, device=s.device)
-        j = (1 - dt) * eye + dt * recurrent[:, None] * (1 - r * r)[..., None, :]
+        dt = per_net(self.dt, 3)
+        # dt (W + w_fb w_out^T): (M, N, N), then one pass over the (M, B, N, N) Jacobians; the
+        # identity term goes onto their diagonals
+        recurrent = torch.addcmul(self.weight_hh, self.w_fb[:, :, None],
+                                  self.w_out[:, None, :]).mul_(dt)
+        j = recurrent[:, None] * (1 - r * r)[..., None, :]
+        j.diagonal(dim1=-2, dim2=-1).add_(1 - dt)
         jx = None
         if wrt_input:
-            jx = (dt * self.weight_ih[:, None]).expand(-1, s.shape[1], -1, -1)
+            jx = (dt * self.weight_ih)[:, None].expand(-1, s.shape[1], -1, -1)
         return self._next(s, x, r), j, jx
 
     @classmethod
