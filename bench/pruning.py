@@ -549,9 +549,12 @@ def analysis(task: str, table: dict, rows: list[dict], spec: dict,
                        f"{100 * c['regret']:.2f} % (median {100 * median['regret']:.2f} %), "
                        f"recall {100 * c['recall']:.0f} % (median "
                        f"{100 * median['recall']:.0f} %).")
-    out.append(f"- The same rules replayed on the recorded population (more studies, no "
-               f"training): `bench/results/pruning_replay_{task}.md`, and the curve rules "
-               f"`bench/results/pruning_replay_{task}_curves.md` where it exists.")
+    replays = [f"`bench/results/{f.name}`" for f in
+               (RESULTS / f"pruning_replay_{task}.md", RESULTS / f"pruning_replay_{task}_curves.md")
+               if f.exists()]
+    out.append("- The same rules replayed on the recorded population (more studies, no training): "
+               + (", ".join(replays) if replays else f"not run yet for {task} "
+                  f"(`python bench/pruning_replay.py {task}`)") + ".")
     if a is not None:
         out.append("- Proposed next: ship a model pre-trained per task on a recorded "
                    "population (in-study fits on a few survivors are the weak point), decide at "
