@@ -133,6 +133,7 @@ class Coordinator:
         # trial id -> the running trial as its pruner sees it, kept up to date by its reports
         # (reading it back from the database costs more than the rest of a report)
         self._frozen: dict[int, FrozenTrial] = {}
+        self._exhausted: set[int] = set()  # studies whose budget is spent with nothing running
 
     # ---- lifecycle
     def start(self) -> None:
@@ -364,6 +365,8 @@ class Coordinator:
             rows = s.scalars(select(StudyRow).where(StudyRow.stopped.is_(False))
                              .order_by(StudyRow.created_at)).all()
         for row in rows:
+            if row.study_id in self._exhausted:
+                continue
             lease = self._lease_from(row, worker)
             if lease is not None:
                 return lease
@@ -376,6 +379,15 @@ class Coordinator:
             return s.scalar(select(func.count()).select_from(LeaseRow).where(
                 LeaseRow.study_id == study_id, LeaseRow.retry_of.is_(None)))
 
+    def _waiting(self, study_id: int) -> list[FrozenTrial]:
+        return self.storage.get_all_trials(study_id, deepcopy=False,
+                                           states=(TrialState.WAITING,))
+
+    def _open_leases(self, study_id: int) -> int:
+        with self.db.session() as s:
+            return s.scalar(select(func.count()).select_from(LeaseRow).where(
+                LeaseRow.study_id == study_id, LeaseRow.finished_at.is_(None)))
+
     def _lease_from(self, row: StudyRow, worker: str) -> Lease | None:
         loaded = self._load(row.study_id)
         # Budgets hold across threads (lock) and coordinator processes (advisory lock). Only
@@ -383,10 +395,18 @@ class Coordinator:
         # reads the study's trials) happens outside, so that leases do not queue behind it.
         with self._lock("study", row.study_id), self.db.advisory_lock(row.study_id):
             used = self._used(row.study_id)
-            waiting = self.storage.get_all_trials(row.study_id, deepcopy=False,
-                                                  states=(TrialState.WAITING,))
+            waiting = self._waiting(row.study_id)
             if not waiting and used >= row.budget:
-                return None
+                if self._open_leases(row.study_id):
+                    return None
+                # Nothing runs. Retries come from running trials and are queued before their
+                # lease closes, so one queued meanwhile is seen now; without one the study never
+                # has work again (no process starts a trial past the budget): later leases skip
+                # it without a query.
+                waiting = self._waiting(row.study_id)
+                if not waiting:
+                    self._exhausted.add(row.study_id)
+                    return None
             with warnings.catch_warnings():  # "heartbeat is meant for optimize()": we heartbeat
                 warnings.simplefilter("ignore", UserWarning)
                 trial = loaded.study.ask()

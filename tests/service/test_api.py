@@ -356,3 +356,22 @@ def test_public_docs_serve_the_schema_and_its_pages(tmp_path):
         assert "/api/v1/studies" in open_client.get("/openapi.json").json()["paths"]
         assert "swagger" in open_client.get("/docs").text.lower()
         assert open_client.get(f"{API}/studies").status_code == 401  # the data stays closed
+
+
+def test_leases_skip_a_spent_study_once_nothing_runs_in_it(client, monkeypatch):
+    client.post(f"{API}/studies", json=study(name="spent", budget=1), headers=USER)
+    first = lease(client)
+    assert lease(client)["trial_id"] is None  # spent, but its trial runs: it may yet retry
+    result(client, first, state="failed", reason="worker lost", retry=True)
+    retry = lease(client)  # the retry is found although the budget is spent
+    assert retry["retry_of"] == first["number"]
+    result(client, retry)
+    client.post(f"{API}/studies", json=study(name="next", budget=2), headers=USER)
+    coordinator = client.app.state.coordinator
+    visited = []
+    lease_from = coordinator._lease_from
+    monkeypatch.setattr(coordinator, "_lease_from",
+                        lambda row, worker: visited.append(row.name) or lease_from(row, worker))
+    assert lease(client)["study"] == "next"
+    assert lease(client)["study"] == "next"
+    assert visited == ["spent", "next", "next"]  # looked at once, then skipped
