@@ -101,7 +101,7 @@ RULES: dict[str, Callable] = {
 def replay(pop: list[dict], rule: str, seed: int, n_trials: int, epochs: int,
            previous: list[dict] | None) -> dict:
     """The study of ``seed`` under ``rule``, as a bench/pruning.py record."""
-    order = np.random.default_rng(seed).choice(len(pop), size=n_trials, replace=False)
+    order = study_order(len(pop), seed, n_trials)
     pruner = RULES[rule](seed, epochs, previous)
     study = optuna.create_study(pruner=pruner)
     start = time.perf_counter()
@@ -144,10 +144,22 @@ def replay(pop: list[dict], rule: str, seed: int, n_trials: int, epochs: int,
             "seconds": round(time.perf_counter() - start, 1), "trials": rows}
 
 
+def study_order(population: int, seed: int, n_trials: int) -> np.ndarray:
+    """The networks of the study of ``seed``, in the order they are tried."""
+    return np.random.default_rng(seed).choice(population, size=n_trials, replace=False)
+
+
 def previous_study(pop: list[dict], seed: int, n_trials: int, epochs: int) -> list[dict]:
-    """The networks of another seed's study with their spectra up to ``epochs`` (what a study
-    that ran before this one left): for the pre-trained rule."""
-    order = np.random.default_rng(seed).choice(len(pop), size=n_trials, replace=False)
+    """What a study that ran before the one of ``seed`` left (for the pre-trained rules): up
+    to ``n_trials`` other networks of the population with their spectra up to ``epochs``, none
+    of them in that study; a model that had seen the replayed networks' final losses would
+    be judged on its training data."""
+    taken = set(study_order(len(pop), seed, n_trials).tolist())
+    others = np.array([i for i in range(len(pop)) if i not in taken])
+    if not len(others):
+        raise SystemExit(f"the population holds {len(pop)} networks: none is left beside a "
+                         f"study of {n_trials} to pre-train on; replay fewer trials")
+    order = np.random.default_rng(1000 + seed).permutation(others)[:n_trials]
     out = []
     for i in order:
         net = pop[int(i)]
@@ -180,7 +192,7 @@ def summarise(rows: list[dict]) -> dict:
     return table
 
 
-def markdown(task: str, args, table: dict) -> str:
+def markdown(task: str, args, table: dict, pretrained_on: list[int]) -> str:
     lines = [f"# Pruning rules replayed: {task}", "",
              f"Reproduce: `python bench/pruning_replay.py {task} --seeds {args.seeds} "
              f"--trials {args.trials} --epochs {args.epochs}"
@@ -197,6 +209,11 @@ def markdown(task: str, args, table: dict) -> str:
                      f"{100 * t['worst_regret']:.2f} % | {100 * t['best_kept']:.0f} % | "
                      f"{t['precision']:.2f} | {t['recall']:.2f} | {t['stop_epoch']:.1f} |")
     lines += ["", "best kept: share of studies whose best network the rule trained to the end."]
+    if pretrained_on:
+        low, high = min(pretrained_on), max(pretrained_on)
+        lines.append(f"aelle_pre*: the model is fitted on a previous study of "
+                     f"{low if low == high else f'{low}-{high}'} completed networks of the "
+                     "population, none of them in the replayed study.")
     return "\n".join(lines) + "\n"
 
 
@@ -219,10 +236,12 @@ def main(argv=None) -> int:
     if args.trials > len(pop):
         ap.error(f"--trials {args.trials}: the population holds {len(pop)} networks")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    rows = []
+    rows, pretrained_on = [], []
     for seed in range(args.seeds):
-        previous = (previous_study(pop, 1000 + seed, args.trials, args.epochs)
+        previous = (previous_study(pop, seed, args.trials, args.epochs)
                     if any(v.startswith("aelle_pre") for v in variants) else None)
+        if previous is not None:
+            pretrained_on.append(len(previous))
         # the reference prunes nothing; AeLLE's shadow decisions (its fits) only for the row
         reference = replay(pop, "none" if "none" in variants else "nothing", seed, args.trials,
                            args.epochs, previous)
@@ -239,7 +258,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / (f"pruning_replay_{args.task}_{args.tag}" if args.tag
                        else f"pruning_replay_{args.task}")
-    text = markdown(args.task, args, table)
+    text = markdown(args.task, args, table, pretrained_on)
     stem.with_suffix(".md").write_text(text)
     stem.with_suffix(".json").write_text(json.dumps(
         {"task": args.task, "seeds": args.seeds, "trials": args.trials, "epochs": args.epochs,

@@ -54,3 +54,15 @@ def test_the_median_rule_stops_the_slow_networks_and_keeps_the_best():
     assert x["regret"] == 0.0  # the best network (q = 0) is never behind the median
     # the same seed draws the same networks in the same order, whatever the rule
     assert [t["params"] for t in run["trials"]] == [t["params"] for t in reference["trials"]]
+
+
+def test_the_pretrained_rules_learn_from_networks_outside_the_replayed_study():
+    for seed in range(5):
+        taken = {tuple(POPULATION[i]["params"].items())
+                 for i in replay.study_order(len(POPULATION), seed, 6)}
+        previous = replay.previous_study(POPULATION, seed, 6, EPOCHS)
+        assert previous  # 6 networks are left beside the study's 6 (one of them diverged)
+        finals = {round(p["final_value"], 12) for p in previous}
+        assert not finals & {round(1.0 + q[0][1] + 1.3 / (EPOCHS + 1), 12) for q in taken}
+    with pytest.raises(SystemExit, match="none is left"):
+        replay.previous_study(POPULATION, 0, len(POPULATION), EPOCHS)
