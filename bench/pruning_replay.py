@@ -97,6 +97,9 @@ RULES: dict[str, Callable] = {
 }
 
 
+DEFAULT_VARIANTS = ",".join(r for r in RULES if r != "nothing")
+
+
 # ---- one study
 def replay(pop: list[dict], rule: str, seed: int, n_trials: int, epochs: int,
            previous: list[dict] | None) -> dict:
@@ -196,7 +199,8 @@ def markdown(task: str, args, table: dict, pretrained_on: list[int]) -> str:
     lines = [f"# Pruning rules replayed: {task}", "",
              f"Reproduce: `python bench/pruning_replay.py {task} --seeds {args.seeds} "
              f"--trials {args.trials} --epochs {args.epochs}"
-             + (f" --variants {args.variants} --tag {args.tag}" if args.tag else "") + "`", "",
+             + (f" --variants {args.variants}" if args.variants != DEFAULT_VARIANTS else "")
+             + (f" --tag {args.tag}" if args.tag else "") + "`", "",
              f"{args.seeds} studies of {args.trials} networks drawn from "
              f"`bench/results/population_{task}.jsonl`, {args.epochs} epochs each, replayed one "
              "trial at a time (see the module's docstring for how this differs from "
@@ -223,7 +227,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--trials", type=int, default=48)
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--variants", default=",".join(r for r in RULES if r != "nothing"))
+    ap.add_argument("--variants", default=DEFAULT_VARIANTS)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     ap.add_argument("--tag", help="write pruning_replay_<task>_<tag>.* (a run of some rules "
                     "beside the full one)")
