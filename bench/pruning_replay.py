@@ -1,5 +1,5 @@
 """Pruning rules replayed on a recorded population: the real Optuna and AeLLE pruners decide on
-the curves and spectra that bench/population.py recorded, so rules compare over many studies in
+the curves and spectra that bench.population recorded, so rules compare over many studies in
 minutes instead of hours (nothing is trained).
 
 A replayed study draws ``--trials`` networks of the population (seeded, without replacement) and
@@ -9,13 +9,13 @@ service); a pruned trial stops there. A network that diverged in the population 
 epoch 0 (its worker reports it; no pruner decides). The reference of each seed is the same study
 with nothing pruned and AeLLE in shadow mode. The accounting (epochs, regret against the
 reference's best, precision and recall of "in the better half" among the trials kept) is
-bench/pruning.py's.
+bench.accounting's, the rules are bench.rules'.
 
-This is not the headline benchmark (bench/pruning.py runs the service and real training): one
+This is not the headline benchmark (bench.pruning runs the service and real training): one
 trial at a time, so every decision sees all earlier trials, and the population's settings
 (SMNIST: hidden 64, MNIST 8k, 10 epochs). It is where a change to a rule is tried first.
 
-Usage: python bench/pruning_replay.py smnist [--seeds 10] [--trials 48] [--epochs 10]
+Usage: python -m bench.pruning_replay smnist [--seeds 10] [--trials 48] [--epochs 10]
        [--variants none,median,aelle,...] [--tag NAME] [--out bench/results]
 Writes pruning_replay_<task>.{json,md} (with --tag: pruning_replay_<task>_<tag>.*).
 """
@@ -23,87 +23,34 @@ Writes pruning_replay_<task>.{json,md} (with --tag: pruning_replay_<task>_<tag>.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import math
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from aelle import AeLLE, AeLLEPruner, LEThresholdPruner, ShadowPruner, report_spectrum
-from aelle.curves import StudyMedianPruner
-from aelle.model import AeLLEConfig
+from aelle import report_spectrum
+from bench.accounting import evaluate, read_lines, summarise
+from bench.rules import RULES
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bench_pruning", ROOT / "bench" / "pruning.py")
-pruning = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(pruning)
-
-AELLE = pruning.AELLE  # the live benchmark's settings
+DEFAULT_VARIANTS = ",".join(r for r in RULES if r != "nothing")
 
 
 def load(task: str) -> list[dict]:
     path = ROOT / "bench" / "results" / f"population_{task}.jsonl"
     if not path.exists():
-        raise SystemExit(f"{path} is missing: run bench/population.py {task} first")
-    return pruning.read_lines(path)
-
-
-# ---- the rules: name -> (seed, epochs, previous study) -> pruner
-def _aelle(seed, **kw):
-    return AeLLEPruner(**{**AELLE, "seed": seed, "background": False, **kw})
-
-
-def _pretrained(seed, previous, **kw):
-    """AeLLE fitted on a previous study's spectra (every epoch, labelled with its final)."""
-    spectra, finals = [], []
-    for t in previous:
-        if t["state"] == "complete":
-            for e in t["epochs"]:
-                spectra.append(e["spectrum"])
-                finals.append(t["final_value"])
-    model = AeLLE(AeLLEConfig()).fit(spectra, np.asarray(finals))
-    values = [t["final_value"] for t in previous if t["state"] == "complete"]
-    return _aelle(seed, model=model, retrain=False, reference_values=values, **kw)
-
-
-RULES: dict[str, Callable] = {
-    "none": lambda seed, epochs, prev: ShadowPruner(_aelle(seed)),
-    "nothing": lambda seed, epochs, prev: optuna.pruners.NopPruner(),
-    "median": lambda seed, epochs, prev: optuna.pruners.MedianPruner(n_warmup_steps=1),
-    "successive_halving": lambda seed, epochs, prev: optuna.pruners.SuccessiveHalvingPruner(
-        min_resource=1),
-    "hyperband": lambda seed, epochs, prev: optuna.pruners.HyperbandPruner(
-        min_resource=1, max_resource=epochs),
-    "max_le": lambda seed, epochs, prev: LEThresholdPruner(
-        "max_le", **{**AELLE, "seed": seed}),
-    "aelle": lambda seed, epochs, prev: _aelle(seed),
-    "aelle_pre": lambda seed, epochs, prev: _pretrained(seed, prev),
-    # the spectrum at epoch 0, the median rule from epoch 1 (the service's curve="median")
-    "aelle_curve": lambda seed, epochs, prev: _aelle(seed, curve=optuna.pruners.MedianPruner()),
-    "aelle_pre_curve": lambda seed, epochs, prev: _pretrained(
-        seed, prev, curve=optuna.pruners.MedianPruner()),
-    # the same with the median of the whole study (stopped trials counted as worse) after
-    # epoch 0 (curve="study_median"), and that rule alone
-    "study_median": lambda seed, epochs, prev: StudyMedianPruner(n_warmup_steps=1),
-    "aelle_curve_study": lambda seed, epochs, prev: _aelle(seed, curve=StudyMedianPruner()),
-    "aelle_pre_curve_study": lambda seed, epochs, prev: _pretrained(
-        seed, prev, curve=StudyMedianPruner()),
-}
-
-
-DEFAULT_VARIANTS = ",".join(r for r in RULES if r != "nothing")
+        raise SystemExit(f"{path} is missing: run python -m bench.population {task} first")
+    return read_lines(path, repair="repair it with python -m bench.population")
 
 
 # ---- one study
 def replay(pop: list[dict], rule: str, seed: int, n_trials: int, epochs: int,
            previous: list[dict] | None) -> dict:
-    """The study of ``seed`` under ``rule``, as a bench/pruning.py record."""
+    """The study of ``seed`` under ``rule``, as a study record of bench.pruning."""
     order = study_order(len(pop), seed, n_trials)
     pruner = RULES[rule](seed, epochs, previous)
     study = optuna.create_study(pruner=pruner)
@@ -172,39 +119,17 @@ def previous_study(pop: list[dict], seed: int, n_trials: int, epochs: int) -> li
     return out
 
 
-# ---- the summary
-def summarise(rows: list[dict]) -> dict:
-    by: dict[str, list[dict]] = {}
-    for x in rows:
-        by.setdefault(x["variant"], []).append(x)
-    table = {}
-    for v, xs in by.items():
-        share = np.array([x["epochs"] / x["reference_epochs"] for x in xs])
-        table[v] = {
-            "seeds": len(xs),
-            "epoch_share": float(share.mean()),
-            "epoch_share_se": float(share.std(ddof=1) / math.sqrt(len(xs))) if len(xs) > 1
-            else math.nan,
-            "regret": float(np.mean([x["regret"] for x in xs])),
-            "worst_regret": float(np.max([x["regret"] for x in xs])),
-            "best_kept": float(np.mean([x["regret"] <= 1e-12 for x in xs])),
-            "precision": float(np.nanmean([x["precision"] for x in xs])),
-            "recall": float(np.nanmean([x["recall"] for x in xs])),
-            "stop_epoch": float(np.mean([e for x in xs for e in x["stop_epochs"]] or [math.nan])),
-        }
-    return table
-
-
+# ---- the report
 def markdown(task: str, args, table: dict, pretrained_on: list[int]) -> str:
     lines = [f"# Pruning rules replayed: {task}", "",
-             f"Reproduce: `python bench/pruning_replay.py {task} --seeds {args.seeds} "
+             f"Reproduce: `python -m bench.pruning_replay {task} --seeds {args.seeds} "
              f"--trials {args.trials} --epochs {args.epochs}"
              + (f" --variants {args.variants}" if args.variants != DEFAULT_VARIANTS else "")
              + (f" --tag {args.tag}" if args.tag else "") + "`", "",
              f"{args.seeds} studies of {args.trials} networks drawn from "
              f"`bench/results/population_{task}.jsonl`, {args.epochs} epochs each, replayed one "
              "trial at a time (see the module's docstring for how this differs from "
-             "bench/pruning.py). Means over the studies; ± one standard error.", "",
+             "bench.pruning). Means over the studies; ± one standard error.", "",
              "| rule | epochs, % of none | regret mean / worst | best kept | precision | "
              "recall | mean stop epoch |", "|---|---|---|---|---|---|---|"]
     for v, t in table.items():
@@ -252,13 +177,13 @@ def main(argv=None) -> int:
         for v in variants:
             run = reference if v == "none" else replay(pop, v, seed, args.trials,
                                                         args.epochs, previous)
-            x = pruning.evaluate(run, reference)
+            x = evaluate(run, reference)
             x.pop("curve")
             rows.append(x)
             print(f"seed {seed} {v}: {x['epochs']}/{x['reference_epochs']} epochs, regret "
                   f"{100 * x['regret']:.2f} %, precision {x['precision']:.2f}, recall "
                   f"{x['recall']:.2f} ({run['seconds']:.0f} s)", flush=True)
-    table = summarise(rows)
+    table = summarise(rows, tuple(variants))
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / (f"pruning_replay_{args.task}_{args.tag}" if args.tag
                        else f"pruning_replay_{args.task}")

@@ -1,17 +1,12 @@
 """The replay of pruning rules on a recorded population (a small synthetic one, no training)."""
 
-import importlib.util
-from pathlib import Path
-
 import optuna
 import pytest
 
 from aelle import ShadowPruner
-
-spec = importlib.util.spec_from_file_location(
-    "bench_pruning_replay", Path(__file__).resolve().parents[2] / "bench" / "pruning_replay.py")
-replay = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(replay)
+from bench import pruning_replay as replay
+from bench import rules
+from bench.accounting import evaluate
 
 EPOCHS = 4
 
@@ -31,7 +26,7 @@ POPULATION = [network(q / 10) for q in range(11)] + [
 @pytest.fixture(autouse=True)
 def plain_reference(monkeypatch):
     # the reference runs AeLLE in shadow mode; a shadowed no-op keeps this test fast
-    monkeypatch.setitem(replay.RULES, "none", lambda seed, epochs, prev: ShadowPruner(
+    monkeypatch.setitem(rules.RULES, "none", lambda seed, epochs, prev: ShadowPruner(
         optuna.pruners.NopPruner()))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -40,7 +35,7 @@ def test_the_reference_trains_every_network_and_a_diverged_one_not_at_all():
     run = replay.replay(POPULATION, "none", 0, len(POPULATION), EPOCHS, None)
     states = sorted(t["state"] for t in run["trials"])
     assert states == ["complete"] * 11 + ["diverged"]
-    x = replay.pruning.evaluate(run, run)
+    x = evaluate(run, run)
     assert x["epochs"] == 11 * EPOCHS and x["regret"] == 0.0
 
 
@@ -49,7 +44,7 @@ def test_the_median_rule_stops_the_slow_networks_and_keeps_the_best():
     run = replay.replay(POPULATION, "median", 1, len(POPULATION), EPOCHS, None)
     pruned = [t for t in run["trials"] if t["state"] == "pruned"]
     assert pruned and all(t["epochs"] < EPOCHS + 1 for t in pruned)
-    x = replay.pruning.evaluate(run, reference)
+    x = evaluate(run, reference)
     assert x["epochs"] < x["reference_epochs"]
     assert x["regret"] == 0.0  # the best network (q = 0) is never behind the median
     # the same seed draws the same networks in the same order, whatever the rule
