@@ -18,10 +18,10 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from sklearn.decomposition import PCA
 from torch import Tensor, nn
 
 from aelle.classifiers import Classifier, Orthant, Threshold, classifier_from_state
+from aelle.validate import check_choice, check_int, check_number
 
 FORMAT_VERSION = 1
 
@@ -36,8 +37,7 @@ FORMAT_VERSION = 1
 def interpolate(spectra: Sequence[Sequence[float]] | np.ndarray, dim: int) -> np.ndarray:
     """(n, dim): each spectrum sorted in descending order and interpolated linearly to ``dim``
     points (its first and last exponents are kept; lengths may differ between spectra)."""
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
-        raise ValueError(f"dim must be an integer >= 2, got {dim!r}")
+    check_int("dim", dim, low=2)
     rows = list(spectra)
     if not rows:
         raise ValueError("no spectra given")
@@ -66,8 +66,8 @@ class AeLLEConfig:
     their interquartile range, then clipped to ``target_clip`` such units: a network whose
     loss exploded is "very bad", not a point that squashes every other target together.
     max_spectra: fit on at most this many spectra, drawn without replacement (seeded) when a
-    study has more: a fit's time grows with its spectra (about 20 s per 1,000 on 2 CPU cores),
-    and a study of a thousand trials must not refit for many minutes; None: all."""
+    study has more: a fit's time grows with its spectra, and a study of a thousand trials must
+    not refit for many minutes; None: all."""
 
     dim: int = 256
     hidden: tuple[int, ...] = (128, 64)
@@ -92,38 +92,23 @@ class AeLLEConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(self.hidden))
-        for name in ("dim", "latent", "epochs", "batch_size", "plateau_window", "components"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.dim < 2:
-            raise ValueError(f"dim must be at least 2, got {self.dim}")
-        if not self.hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1
-                                  for h in self.hidden):
-            raise ValueError(f"hidden must be positive integer widths, got {self.hidden!r}")
-        if self.max_spectra is not None and (isinstance(self.max_spectra, bool) or not isinstance(
-                self.max_spectra, int) or self.max_spectra < 4):
-            raise ValueError(f"max_spectra must be an integer >= 4 or None, got "
-                             f"{self.max_spectra!r}")
+        check_int("dim", self.dim, low=2)
+        for name in ("latent", "epochs", "batch_size", "plateau_window", "components"):
+            check_int(name, getattr(self, name), low=1)
+        if not self.hidden:
+            raise ValueError("hidden must hold at least one width, but got hidden=()")
+        for i, width in enumerate(self.hidden):
+            check_int(f"hidden[{i}]", width, low=1)
+        check_int("max_spectra", self.max_spectra, low=4, optional=True)
         for name in ("warmup_epochs", "ramp_epochs", "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+            check_int(name, getattr(self, name), low=0)
+        check_number("dropout", self.dropout, low=0.0, high=1.0, high_open=True)
         for name in ("lr", "alpha", "log_span", "target_clip"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        if not (math.isfinite(self.plateau_tol) and self.plateau_tol >= 0):
-            raise ValueError(f"plateau_tol must be >= 0, got {self.plateau_tol!r}")
-        if self.target_norm not in ("l1", "l2"):
-            raise ValueError(f"target_norm must be 'l1' or 'l2', got {self.target_norm!r}")
-        if self.log_target not in (True, False, "auto"):
-            raise ValueError(f"log_target must be True, False or 'auto', got "
-                             f"{self.log_target!r}")
+            check_number(name, getattr(self, name), low=0.0, low_open=True)
+        for name in ("weight_decay", "plateau_tol"):
+            check_number(name, getattr(self, name), low=0.0)
+        check_choice("target_norm", self.target_norm, ("l1", "l2"))
+        check_choice("log_target", self.log_target, (True, False, "auto"))
 
     @classmethod
     def from_dict(cls, values: dict) -> AeLLEConfig:
@@ -198,23 +183,108 @@ class FitHistory:
     seconds: float = 0.0
 
 
+class _Saved:
+    """A frozen dataclass saved as one entry per field, named ``prefix`` + the field's name:
+    arrays as tensors (``torch.load(weights_only=True)`` reads them), scalars as they are."""
+
+    prefix: ClassVar[str] = ""
+
+    def saved(self) -> dict:
+        return {self.prefix + f.name: _saved_value(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_saved(cls, state: dict):
+        return cls(**{f.name: _loaded_value(state[cls.prefix + f.name]) for f in fields(cls)})
+
+
+def _saved_value(value):
+    return torch.from_numpy(value) if isinstance(value, np.ndarray) else value
+
+
+def _loaded_value(value):
+    return value.numpy() if isinstance(value, Tensor) else value
+
+
+@dataclass(frozen=True, eq=False)
+class _Normalisation(_Saved):
+    """How spectra and targets are scaled for the network, fitted on the training set.
+
+    Spectra are centred per position and divided by their spread per position. Targets are
+    log-transformed when ``t_log``, centred on ``t_mean`` and divided by ``t_scale``."""
+
+    z_mean: np.ndarray   # (D,)
+    z_scale: np.ndarray  # (D,)
+    t_log: bool
+    t_mean: float
+    t_scale: float
+
+    @classmethod
+    def fit(cls, z: np.ndarray, t: np.ndarray, config: AeLLEConfig) -> _Normalisation:
+        # per position: the leading exponents vary far less than the trailing ones, and they
+        # carry most of what predicts the loss (max LE alone is a strong baseline)
+        spread = z.std(0)
+        log = config.log_target
+        if log == "auto":
+            log = bool((t > 0).all() and t.max() / t.min() > config.log_span)
+        if log and not (t > 0).all():
+            raise ValueError("log_target needs positive targets")
+        tt = np.log(t) if log else t
+        # robust: a few networks that blew up (losses of 1e8) must not squash the rest together
+        q1, med, q3 = np.percentile(tt, [25, 50, 75])
+        scale = (q3 - q1) / 1.349 or float(tt.std())  # the IQR of a unit normal is 1.349
+        return cls(z_mean=z.mean(0), z_scale=spread + max(1e-3 * float(spread.mean()), 1e-12),
+                   t_log=bool(log), t_mean=float(med), t_scale=float(scale) or 1.0)
+
+    def spectra(self, z: np.ndarray) -> np.ndarray:
+        return (z - self.z_mean) / self.z_scale
+
+    def spectra_back(self, zn: np.ndarray) -> np.ndarray:
+        return zn * self.z_scale + self.z_mean
+
+    def targets(self, t: np.ndarray, clip: float) -> np.ndarray:
+        tn = ((np.log(t) if self.t_log else t) - self.t_mean) / self.t_scale
+        return np.clip(tn, -clip, clip)
+
+    def targets_back(self, tn: np.ndarray) -> np.ndarray:
+        tt = tn * self.t_scale + self.t_mean
+        return np.exp(tt) if self.t_log else tt
+
+
+@dataclass(frozen=True, eq=False)
+class _Embedding(_Saved):
+    """The PCA of the training set's latent vectors, every component oriented so that it grows
+    with the predicted loss."""
+
+    prefix: ClassVar[str] = "pca_"
+
+    mean: np.ndarray        # (latent,)
+    components: np.ndarray  # (k, latent)
+    variance: np.ndarray    # (k,) explained variance ratio
+
+    def coordinates(self, latent: np.ndarray, components: int | None = None) -> np.ndarray:
+        if components is not None and not 1 <= components <= len(self.components):
+            raise ValueError(f"components must be in 1..{len(self.components)}, "
+                             f"got {components}")
+        comps = self.components if components is None else self.components[:components]
+        return (latent - self.mean) @ comps.T
+
+
 class AeLLE:
     """The fitted model. ``fit`` trains it; ``predict`` gives losses in the targets' units."""
 
     def __init__(self, config: AeLLEConfig | None = None):
         self.config = config or AeLLEConfig()
         self.net = Autoencoder(self.config)
-        self.z_mean = np.zeros(self.config.dim)
-        self.z_scale = np.ones(self.config.dim)
-        self.t_log = False
-        self.t_mean, self.t_scale = 0.0, 1.0
-        self.pca_mean: np.ndarray | None = None
-        self.pca_components: np.ndarray | None = None
-        self.pca_variance: np.ndarray | None = None
+        self.normalisation: _Normalisation | None = None
+        self.embedding: _Embedding | None = None
         self.classifiers: dict[str, Classifier] = {}
         self.n_train = 0
         self.history = FitHistory()
-        self.fitted = False
+
+    @property
+    def fitted(self) -> bool:
+        """Trained, or loaded: the normalisation and the embedding are both known."""
+        return self.normalisation is not None and self.embedding is not None
 
     # ---- training
     def fit(self, spectra, targets) -> AeLLE:
@@ -234,15 +304,14 @@ class AeLLE:
                                                                   replace=False))
             z, t = z[keep], t[keep]
         start = time.perf_counter()
-        self._fit_normalisation(z, t)
-        zn, tn = self._norm_z(z), self._norm_t(t)
+        self.normalisation = norm = _Normalisation.fit(z, t, cfg)
+        zn, tn = norm.spectra(z), norm.targets(t, cfg.target_clip)
         with torch.random.fork_rng():
             torch.manual_seed(cfg.seed)
             self.net = Autoencoder(cfg)
             self._train(_f32(zn), _f32(tn))
         self.n_train = z.shape[0]
-        self.fitted = True
-        self._fit_pca(zn)
+        self.embedding = self._fit_embedding(zn)
         self.history.seconds = time.perf_counter() - start
         return self
 
@@ -277,25 +346,7 @@ class AeLLE:
         self.history.ramp_started = schedule.ramp_started
         self.net.eval()
 
-    def _fit_normalisation(self, z: np.ndarray, t: np.ndarray) -> None:
-        self.z_mean = z.mean(0)
-        # per position: the leading exponents vary far less than the trailing ones, and they
-        # carry most of what predicts the loss (max LE alone is a strong baseline)
-        spread = z.std(0)
-        self.z_scale = spread + max(1e-3 * float(spread.mean()), 1e-12)
-        log = self.config.log_target
-        if log == "auto":
-            log = bool((t > 0).all() and t.max() / t.min() > self.config.log_span)
-        if log and not (t > 0).all():
-            raise ValueError("log_target needs positive targets")
-        self.t_log = bool(log)
-        tt = np.log(t) if self.t_log else t
-        # robust: a few networks that blew up (losses of 1e8) must not squash the rest together
-        q1, med, q3 = np.percentile(tt, [25, 50, 75])
-        scale = (q3 - q1) / 1.349 or float(tt.std())  # the IQR of a unit normal is 1.349
-        self.t_mean, self.t_scale = float(med), float(scale) or 1.0
-
-    def _fit_pca(self, zn: np.ndarray) -> None:
+    def _fit_embedding(self, zn: np.ndarray) -> _Embedding:
         latent = self._latent_normed(zn)
         k = min(self.config.components, latent.shape[0], latent.shape[1])
         pca = PCA(n_components=k).fit(latent)
@@ -306,20 +357,16 @@ class AeLLE:
         for j in range(k):
             if np.corrcoef(scores[:, j], pred)[0, 1] < 0:
                 comps[j] = -comps[j]
-        self.pca_mean, self.pca_components = pca.mean_, comps
-        self.pca_variance = pca.explained_variance_ratio_
+        return _Embedding(mean=pca.mean_, components=comps,
+                          variance=np.asarray(pca.explained_variance_ratio_))
 
     # ---- inference
     def _require_fitted(self) -> None:
         if not self.fitted:
             raise RuntimeError("this AeLLE model has not been fitted (call fit or load one)")
 
-    def _norm_z(self, z: np.ndarray) -> np.ndarray:
-        return (z - self.z_mean) / self.z_scale
-
-    def _norm_t(self, t: np.ndarray) -> np.ndarray:
-        tn = ((np.log(t) if self.t_log else t) - self.t_mean) / self.t_scale
-        return np.clip(tn, -self.config.target_clip, self.config.target_clip)
+    def _normed(self, spectra) -> np.ndarray:
+        return self.normalisation.spectra(interpolate(spectra, self.config.dim))
 
     def _latent_normed(self, zn: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -332,32 +379,24 @@ class AeLLE:
     def predict(self, spectra) -> np.ndarray:
         """(n,) predicted final loss, in the units of the training targets."""
         self._require_fitted()
-        tn = self._predict_normed(self._norm_z(interpolate(spectra, self.config.dim)))
-        tt = tn * self.t_scale + self.t_mean
-        return np.exp(tt) if self.t_log else tt
+        return self.normalisation.targets_back(self._predict_normed(self._normed(spectra)))
 
     def latent(self, spectra) -> np.ndarray:
         """(n, latent) latent vectors."""
         self._require_fitted()
-        return self._latent_normed(self._norm_z(interpolate(spectra, self.config.dim)))
+        return self._latent_normed(self._normed(spectra))
 
     def embed(self, spectra, components: int | None = None) -> np.ndarray:
         """(n, d) coordinates in the AeLLE PCA space (d: all fitted components by default)."""
         self._require_fitted()
-        latent = self.latent(spectra)
-        comps = self.pca_components if components is None else self.pca_components[:components]
-        if components is not None and not 1 <= components <= len(self.pca_components):
-            raise ValueError(f"components must be in 1..{len(self.pca_components)}, "
-                             f"got {components}")
-        return (latent - self.pca_mean) @ comps.T
+        return self.embedding.coordinates(self.latent(spectra), components)
 
     def reconstruct(self, spectra) -> np.ndarray:
         """(n, D) decoded spectra, in exponent units."""
         self._require_fitted()
         with torch.no_grad():
-            zn = _f32(self._norm_z(interpolate(spectra, self.config.dim)))
-            z_hat = self.net(zn)[1].double().numpy()
-        return z_hat * self.z_scale + self.z_mean
+            z_hat = self.net(_f32(self._normed(spectra)))[1].double().numpy()
+        return self.normalisation.spectra_back(z_hat)
 
     # ---- classifiers on the embedding
     def calibrate(self, spectra, good, orthants: Sequence[int] = (1, 2, 4, 10)) -> AeLLE:
@@ -397,12 +436,8 @@ class AeLLE:
             "format": FORMAT_VERSION,
             "config": cfg,
             "weights": self.net.state_dict(),
-            "z_mean": torch.from_numpy(self.z_mean),
-            "z_scale": torch.from_numpy(np.asarray(self.z_scale, dtype=np.float64)),
-            "t_log": self.t_log, "t_mean": self.t_mean, "t_scale": self.t_scale,
-            "pca_mean": torch.from_numpy(self.pca_mean),
-            "pca_components": torch.from_numpy(self.pca_components),
-            "pca_variance": torch.from_numpy(np.asarray(self.pca_variance)),
+            **self.normalisation.saved(),
+            **self.embedding.saved(),
             "classifiers": {name: c.state() for name, c in self.classifiers.items()},
             "n_train": self.n_train,
         }
@@ -424,19 +459,13 @@ class AeLLE:
             raise ValueError(f"saved AeLLE model has format {state['format']}, this version "
                              f"reads {FORMAT_VERSION}")
         model = cls(AeLLEConfig.from_dict(state["config"]))
-        model.net = Autoencoder(model.config)
         model.net.load_state_dict(state["weights"])
         model.net.eval()
-        model.z_mean = state["z_mean"].numpy()
-        model.z_scale = state["z_scale"].numpy()
-        model.t_log, model.t_mean, model.t_scale = state["t_log"], state["t_mean"], state["t_scale"]
-        model.pca_mean = state["pca_mean"].numpy()
-        model.pca_components = state["pca_components"].numpy()
-        model.pca_variance = state["pca_variance"].numpy()
+        model.normalisation = _Normalisation.from_saved(state)
+        model.embedding = _Embedding.from_saved(state)
         model.classifiers = {name: classifier_from_state(s)
                              for name, s in state["classifiers"].items()}
         model.n_train = state["n_train"]
-        model.fitted = True
         return model
 
 

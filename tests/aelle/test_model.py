@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -93,6 +95,23 @@ def test_round_trip_through_bytes(fitted):
     assert back.n_train == 200
 
 
+def test_a_model_saved_in_format_1_loads_and_saves_to_the_same_bytes():
+    # saved by an earlier version of the code: dim 8, hidden (6,), latent 3, two orthants
+    data = (Path(__file__).parent / "data" / "aelle_format1.pt").read_bytes()
+    model = AeLLE.from_bytes(data)
+    assert model.to_bytes() == data
+    assert model.version == "29209b43c2e1"
+    probe = [0.05 - 0.7 * np.linspace(0, 1, 7), 0.0 - 0.4 * np.linspace(0, 1, 5)]
+    np.testing.assert_allclose(model.predict(probe), [1.7284881731421329, 2.548853136037219],
+                               rtol=1e-6)
+    np.testing.assert_allclose(model.embed(probe),
+                               [[-0.6310862386822447, -0.02863380009940122, 0.0018235278918806],
+                                [0.7844254030880163, 0.36571141289351494, -0.5972956699367478]],
+                               rtol=1e-6, atol=1e-7)
+    assert sorted(model.classifiers) == ["orthant1", "orthant2", "pc1", "pc1_f1"]
+    assert all(model.classify(probe, name).tolist() == [True, False] for name in model.classifiers)
+
+
 def test_loading_garbage_or_another_format_fails_clearly(fitted, monkeypatch):
     with pytest.raises(ValueError, match="not a saved AeLLE model"):
         AeLLE.from_bytes(b"not a model")
@@ -108,9 +127,9 @@ def test_log_target_when_losses_span_decades():
     spectra, loss = population(60, seed=3)
     decades = 10.0 ** (-3 + 2 * (loss - 1.0))  # 1e-3 .. 1e1
     model = AeLLE(FAST).fit(spectra, decades)
-    assert model.t_log
+    assert model.normalisation.t_log
     assert (model.predict(spectra) > 0).all()
-    assert not AeLLE(FAST).fit(spectra, loss).t_log
+    assert not AeLLE(FAST).fit(spectra, loss).normalisation.t_log
 
 
 def test_exploded_losses_do_not_drown_the_ranking_of_the_rest():
@@ -123,7 +142,7 @@ def test_exploded_losses_do_not_drown_the_ranking_of_the_rest():
     assert np.corrcoef(model.predict([spectra[i] for i in sane]), loss[sane])[0, 1] > 0.8
     # the target scale comes from the interquartile range of the ordinary losses (log 1..3),
     # not from the spread the exploded ones would give a standard deviation (about 6)
-    assert model.t_log and model.t_scale < 0.5
+    assert model.normalisation.t_log and model.normalisation.t_scale < 0.5
 
 
 def test_unfitted_model_and_bad_training_input_are_refused():
