@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aelle.cells.registry import Registry
+from aelle.registry import Registry
 from tasks.base import Task
 
 _TASKS: Registry[Task] = Registry("task")
