@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 
-def read_lines(path: Path, repair: str = "remove it to rerun that study") -> list[dict]:
-    """The JSON lines of ``path`` (none when it is missing); a line that does not parse stops
-    the run, and ``repair`` says how to fix it."""
+def read_lines(path: Path) -> list[dict]:
+    """The study records of ``path`` (none when it is missing); a line that does not parse
+    stops the run."""
     if not path.exists():
         return []
     out = []
@@ -28,7 +28,8 @@ def read_lines(path: Path, repair: str = "remove it to rerun that study") -> lis
             try:
                 out.append(json.loads(line))
             except json.JSONDecodeError as e:
-                raise SystemExit(f"{path}:{i}: not a JSON line ({e}); {repair}") from None
+                raise SystemExit(f"{path}:{i}: not a JSON line ({e}); remove it to rerun "
+                                 "that study") from None
     return out
 
 

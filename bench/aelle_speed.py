@@ -7,7 +7,7 @@ only scores the current spectrum with the model it already has.
 Spectra come from the cached SMNIST population when it exists (real N = 64 spectra), otherwise
 from a synthetic family of the same length. Timings are wall-clock on this machine, one process.
 
-Usage: python bench/aelle_speed.py [--population bench/results/population_smnist.jsonl]
+Usage: python -m bench.aelle_speed [--population bench/results/population_smnist.jsonl]
        [--sizes 100 300 1000] [--calls 200] [--out bench/results]
 Writes aelle_speed.json and aelle_speed.md under --out.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -26,11 +25,13 @@ import torch
 from optuna.trial import create_trial
 
 from aelle import AeLLE, AeLLEConfig, AeLLEPruner, LEThresholdPruner
+from bench.machine import describe
+from bench.population import read
 
 
 def spectra_pool(path: Path, rng) -> tuple[list[np.ndarray], np.ndarray, str]:
     if path.is_file():
-        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        rows = read(path)
         z, y = [], []
         for r in rows:
             if r["state"] == "complete":
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: first call {prunes[name]['first_call_s'] * 1e3:.1f} ms, then median "
               f"{prunes[name]['median_ms']:.2f} ms, p99 {prunes[name]['p99_ms']:.2f} ms",
               flush=True)
-    machine = f"{platform.machine()}, {torch.get_num_threads()} torch threads"
+    machine = f"{describe()}, {torch.get_num_threads()} torch threads"
     lines = ["# AeLLE speed", "", f"Spectra: {source}. Machine: {machine}.", "",
              "| AeLLE fit (default config: 300 epochs, batch 64) | seconds |", "|---|---|"]
     lines += [f"| {f['spectra']} spectra | {f['seconds']:.2f} |" for f in fits]

@@ -1,6 +1,6 @@
 """Does the spectrum tell good networks from bad ones early? The protocol of the dissertation's
 Tables 3.1-3.3 (and the fully-trained comparison of Tables B2-B4) on a population cached by
-``bench/population.py``.
+``bench.population``.
 
 Each split (stratified by architecture, seeded) puts 20 % of the networks in *train*, 20 % in
 *calibration* and the rest in *test*. AeLLE ("pre-trained across epochs") is fitted on the train
@@ -17,7 +17,7 @@ split at its median (the dissertation's classifier) and at the best-F1 threshold
 orthant classifier (Table 3.3); thresholds with the best F1 on mean LE, max LE, PC1 of the raw
 spectra, and the validation loss at that epoch.
 
-Usage: python bench/classify.py [--population bench/results/population_smnist.jsonl]
+Usage: python -m bench.classify [--population bench/results/population_smnist.jsonl]
        [--splits 10] [--seed 100] [--set NAME=VALUE (AeLLEConfig)] [--out bench/results]
 Writes classify_<task>.json, classify_<task>.md and classify_<task>.png under --out.
 """
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from collections import Counter, defaultdict
@@ -38,6 +37,8 @@ import torch
 
 from aelle.classifiers import Orthant, Threshold, le_statistics, scores
 from aelle.model import AeLLE, AeLLEConfig, SpectrumPCA
+from bench.machine import describe
+from bench.population import read
 
 ORTHANTS = (1, 2, 4, 10)
 LE_BASELINES = ("mean LE", "max LE", "LE PC1")
@@ -71,14 +72,9 @@ GROUP_NAME = {"smnist": "architecture", "charrnn": "hidden size", "signal": "gai
 
 def load(path: Path) -> tuple[list[Network], dict]:
     """The population's complete networks with a finite spectrum at every epoch, and counts."""
-    rows = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            sys.exit(f"{path}:{n}: not a JSON line ({e}); repair with bench/population.py")
+    rows = read(path)
     if not rows:
-        sys.exit(f"{path} holds no networks; run bench/population.py first")
+        sys.exit(f"{path} holds no networks; run python -m bench.population first")
     nets, dropped = [], Counter()
     for r in rows:
         spectra = {e["epoch"]: np.asarray(e["spectrum"], dtype=np.float64)
@@ -196,7 +192,7 @@ def markdown(info: dict, table: dict, met: dict, args, seconds: list[float]) -> 
              f"{args.splits} splits 20/20/60 stratified by group (seeds {args.seed}-"
              f"{args.seed + args.splits - 1}); good = final loss below the "
              f"train networks' median. AeLLE fit {np.mean(seconds):.1f} s per split "
-             f"({platform.machine()}, {torch.get_num_threads()} threads). Mean ± std over splits.",
+             f"({describe()}, {torch.get_num_threads()} threads). Mean ± std over splits.",
              "", "## F1 of \"good\" on the test networks", "",
              "| classifier | " + " | ".join(f"{s} (epoch {table[s]['epoch']})" for s in stages)
              + " |", "|---|" + "---|" * len(stages)]
@@ -270,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="an AeLLEConfig field, e.g. --set epochs=400 (JSON values)")
     args = ap.parse_args(argv)
     if not args.population.is_file():
-        sys.exit(f"no population at {args.population}: run bench/population.py first")
+        sys.exit(f"no population at {args.population}: run python -m bench.population first")
     overrides = {}
     for item in args.set:
         name, _, raw = item.partition("=")

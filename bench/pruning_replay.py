@@ -33,7 +33,8 @@ import optuna
 from optuna.trial import TrialState
 
 from aelle import report_spectrum
-from bench.accounting import evaluate, read_lines, summarise
+from bench.accounting import evaluate, summarise
+from bench.population import read
 from bench.rules import RULES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,7 @@ def load(task: str) -> list[dict]:
     path = ROOT / "bench" / "results" / f"population_{task}.jsonl"
     if not path.exists():
         raise SystemExit(f"{path} is missing: run python -m bench.population {task} first")
-    return read_lines(path, repair="repair it with python -m bench.population")
+    return read(path)
 
 
 # ---- one study

@@ -17,7 +17,7 @@ reports/s <= 1 s / (CPU per report). The service's CPU per report is measured th
 Target (issue "coordinator"): >= 300 reports/s with p99 <= 100 ms on 2 cores, and at most 2x the
 cost of the direct Optuna calls.
 
-Usage: python bench/service_load.py [--database postgresql+psycopg://postgres@127.0.0.1/test]
+Usage: python -m bench.service_load [--database postgresql+psycopg://postgres@127.0.0.1/test]
        [--workers 16] [--seconds 20] [--pruner aelle|median|none] [--sampler tpe|random]
        [--out bench/results]
 The database must exist; a fresh schema is made in a new database next to it and dropped.
@@ -40,6 +40,8 @@ import httpx
 import numpy as np
 import optuna
 import psycopg
+
+from service.api.app import PREFIX
 
 EPOCHS = 20
 SIZE = 256
@@ -138,7 +140,7 @@ def service_load(db_url, workers, seconds, pruner, sampler) -> dict:
     proc = subprocess.Popen([sys.executable, "-m", "aelle.cli", "serve", "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
-    url = f"http://127.0.0.1:{port}/api/v1"
+    url = f"http://127.0.0.1:{port}{PREFIX}"
     try:
         for _ in range(300):
             try:

@@ -12,7 +12,7 @@ Columns:
   autograd loop the plain loop with Jacobians from torch.func (vmap of jacrev)
   floor         the batched J Q products alone
 
-Usage: python bench/spectrum_speed.py [--sizes 32 64 ...] [--repeats 3] [--out bench/results]
+Usage: python -m bench.spectrum_speed [--sizes 32 64 ...] [--repeats 3] [--out bench/results]
 Writes spectrum_speed.json and spectrum_speed.md under --out.
 """
 
@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 
 import torch
-from machine import describe  # bench/machine.py: run as a script, bench/ is on sys.path
 from torch.func import jacrev, vmap
 
 from aelle import cell_for, lyapunov_spectrum, stack_cells
 from aelle.cells.gru import GRUCell
+from bench.machine import describe
 
 B, T, W, INPUT = 10, 100, 10, 10
 
@@ -229,7 +229,7 @@ def main(argv=None) -> dict:
         machine = torch.cuda.get_device_name()
     result = {"device": args.device, "machine": machine, "torch": torch.__version__,
               "threads": torch.get_num_threads(),
-              "command": " ".join(["python bench/spectrum_speed.py", *(sys.argv[1:] if argv is None
+              "command": " ".join(["python -m bench.spectrum_speed", *(sys.argv[1:] if argv is None
                                                                    else argv)]), "sizes": []}
     for n in args.sizes:
         row = size_row(n, args.device, args.repeats, n <= args.autograd_max)

@@ -14,7 +14,7 @@ MNIST therefore also give the share at the dissertation's data: training and val
 timed apart (the untrained network's epoch 0 is the validation pass alone), and each is scaled
 by the number of images (an epoch's cost is linear in them; the spectrum's is not touched).
 
-Usage: python bench/tasks_speed.py [--device cpu|cuda] [--epochs 1] [--shared ../shared/data]
+Usage: python -m bench.tasks_speed [--device cpu|cuda] [--epochs 1] [--shared ../shared/data]
        [--only smnist charrnn signal] [--out bench/results]
 Writes tasks_speed.json and tasks_speed.md under --out.
 """
@@ -26,8 +26,8 @@ import json
 from pathlib import Path
 
 import torch
-from machine import describe  # bench/machine.py: run as a script, bench/ is on sys.path
 
+from bench.machine import describe
 from tasks import get, run_trial
 from tasks.smnist import ARCHS, load
 
@@ -111,7 +111,7 @@ def main(argv=None) -> dict:
     suffix = "" if args.device == "cpu" else f"_{args.device.split(':')[0]}"
     (args.out / f"tasks_speed{suffix}.json").write_text(json.dumps(result, indent=2))
     lines = [f"# Task speed ({args.device})", "",
-             "Command: `python bench/tasks_speed.py`", "", f"Machine: {result['machine']}", "",
+             "Command: `python -m bench.tasks_speed`", "", f"Machine: {result['machine']}", "",
              "| task | size | config | epoch (train + validation) | spectrum | exponents | "
              "spectrum / epoch | at 60k + 10k MNIST images (epoch; share) |",
              "|---|---|---|---|---|---|---|---|"]

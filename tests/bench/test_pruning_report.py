@@ -89,8 +89,8 @@ def test_a_line_that_does_not_parse_names_the_file_and_line(tmp_path):
     path = tmp_path / "r.jsonl"
     assert read_lines(path) == []
     path.write_text('{"a": 1}\n\n{"b": \n')
-    with pytest.raises(SystemExit, match=r"r.jsonl:3: not a JSON line .*; rerun it"):
-        read_lines(path, repair="rerun it")
+    with pytest.raises(SystemExit, match=r"r.jsonl:3: not a JSON line .*; remove it"):
+        read_lines(path)
 
 
 def test_a_trial_that_ends_elsewhere_than_in_the_reference_is_counted_unreproduced():
