@@ -16,7 +16,7 @@ from torch import Tensor, nn
 import aelle
 from aelle.cells import get
 from aelle.cells.base import Cell, TwoStateCell, scalar
-from aelle.cells.lipschitz import LipschitzCell, symmetric_skew
+from aelle.cells.lipschitz import DEFAULTS, LipschitzCell, symmetric_skew
 
 TORCH_MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -92,7 +92,8 @@ class LipschitzRecurrent(CellRecurrent):
     (1 - beta)(M + M^T) + beta (M - M^T) - gamma I form throughout training."""
 
     def __init__(self, input_size: int, hidden_size: int, cls=LipschitzCell,
-                 dt=0.03, alpha=1.0, beta=0.75, gamma_a=0.001, gamma_w=0.001):
+                 dt=DEFAULTS.dt, alpha=DEFAULTS.alpha, beta=DEFAULTS.beta,
+                 gamma_a=DEFAULTS.gamma_a, gamma_w=DEFAULTS.gamma_w):
         n = hidden_size
         template = cls(torch.zeros(1, n, input_size), torch.zeros(1, n, n), torch.zeros(1, n, n),
                        torch.zeros(1, n), scalar(dt), scalar(alpha))
@@ -113,7 +114,7 @@ class NoisyRecurrent(LipschitzRecurrent):
     and in its spectrum."""
 
     def __init__(self, input_size: int, hidden_size: int, sigma_add: float = 0.02,
-                 sigma_mult: float = 0.02, dt: float = 0.03, **kw):
+                 sigma_mult: float = 0.02, dt: float = DEFAULTS.dt, **kw):
         super().__init__(input_size, hidden_size, cls=get("noisy"), dt=dt, **kw)
         self.sigma_add, self.sigma_mult = sigma_add, sigma_mult
         self.noise_scale = dt ** 0.5

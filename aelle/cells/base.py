@@ -73,6 +73,9 @@ class Cell:
     """
 
     name: ClassVar[str] = "cell"
+    # Whether layers of this architecture may be stacked into a LayeredCell: the architectures
+    # that torch runs as multi-layer modules (nn.RNN, nn.LSTM, nn.GRU).
+    layerable: ClassVar[bool] = False
 
     # ---- what a subclass provides -------------------------------------------------------
     @property
@@ -171,10 +174,6 @@ class Cell:
 
     def to(self, dtype: torch.dtype | None = None, device=None) -> Cell:
         return self.map_tensors(lambda t: t.to(device=device, dtype=dtype))
-
-    def network(self, i: int) -> Cell:
-        """The i-th network of a stack, as a stack of one."""
-        return self.map_tensors(lambda t: t[i : i + 1])
 
 
 @dataclasses.dataclass(frozen=True)

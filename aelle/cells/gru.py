@@ -6,18 +6,21 @@ h_t = (1 - z) n + z h_{t-1},  n = tanh(W_in x + b_in + r (W_hn h_{t-1} + b_hn)).
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from aelle.cells.base import Cell, affine, rows_sum
-from aelle.cells.init import uniform
+from aelle.cells.random_init import uniform
 from aelle.cells.registry import register
 
 
 @register("gru")
 @dataclasses.dataclass(frozen=True)
 class GRUCell(Cell):
+    layerable: ClassVar[bool] = True
+
     weight_ih: Tensor  # (M, 3N, I)
     weight_hh: Tensor  # (M, 3N, N)
     bias_ih: Tensor    # (M, 3N)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from aelle.cells.base import TwoStateCell, affine, per_net, rows, scalar
-from aelle.cells.init import uniform
+from aelle.cells.random_init import uniform
 from aelle.cells.registry import register
 
 

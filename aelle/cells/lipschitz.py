@@ -12,8 +12,24 @@ import torch
 from torch import Tensor
 
 from aelle.cells.base import Cell, affine, per_net, rows, scalar
-from aelle.cells.init import uniform
+from aelle.cells.random_init import uniform
 from aelle.cells.registry import register
+
+
+@dataclasses.dataclass(frozen=True)
+class LipschitzScalars:
+    """The fixed scalars of a Lipschitz RNN: the Euler step ``dt``, the weight ``alpha`` of A,
+    and the symmetric/skew mix ``beta`` and diagonal shifts ``gamma_a``, ``gamma_w`` that
+    compose A and W. The defaults are those of every Lipschitz and Noisy network built here."""
+
+    dt: float = 0.03
+    alpha: float = 1.0
+    beta: float = 0.75
+    gamma_a: float = 0.001
+    gamma_w: float = 0.001
+
+
+DEFAULTS = LipschitzScalars()
 
 
 def symmetric_skew(m: Tensor, beta: Tensor, gamma: Tensor) -> Tensor:
@@ -56,7 +72,8 @@ class LipschitzCell(Cell):
 
     @classmethod
     def random(cls, input_size, hidden_size, p=0.5, n_networks=1, generator=None,
-               dtype=torch.float64, dt=0.03, alpha=1.0, beta=0.75, gamma_a=0.001, gamma_w=0.001):
+               dtype=torch.float64, dt=DEFAULTS.dt, alpha=DEFAULTS.alpha, beta=DEFAULTS.beta,
+               gamma_a=DEFAULTS.gamma_a, gamma_w=DEFAULTS.gamma_w):
         u = uniform(p, n_networks, generator, dtype)
         v = u(hidden_size, input_size)
         sc = lambda val: scalar(val, n_networks, v)  # noqa: E731

@@ -7,18 +7,21 @@ The carried state is (h, c). ``state="full"`` analyses the complete 2N-dimension
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from aelle.cells.base import TwoStateCell, affine, rows_sum
-from aelle.cells.init import uniform
+from aelle.cells.random_init import uniform
 from aelle.cells.registry import register
 
 
 @register("lstm")
 @dataclasses.dataclass(frozen=True)
 class LSTMCell(TwoStateCell):
+    layerable: ClassVar[bool] = True
+
     weight_ih: Tensor  # (M, 4N, I)
     weight_hh: Tensor  # (M, 4N, N)
     bias: Tensor       # (M, 4N): b_ih + b_hh

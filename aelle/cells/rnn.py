@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from aelle.cells.base import Cell, affine, rows
-from aelle.cells.init import uniform
+from aelle.cells.random_init import uniform
 from aelle.cells.registry import register
 
 _ACT = {
@@ -21,6 +22,8 @@ _ACT = {
 @register("rnn")
 @dataclasses.dataclass(frozen=True)
 class RNNCell(Cell):
+    layerable: ClassVar[bool] = True
+
     weight_ih: Tensor  # (M, N, I)
     weight_hh: Tensor  # (M, N, N)
     bias: Tensor       # (M, N): b_ih + b_hh

@@ -1,10 +1,8 @@
 import torch
 
+from aelle.cells import get, names
 from aelle.cells.base import TwoStateCell
 from aelle.cells.layered import LayeredCell
-from aelle.cells.registry import get, names
-
-LAYERED = ("rnn", "lstm", "gru")
 
 
 def random_cell(name, input_size=3, hidden=5, layers=1, n_networks=2, seed=0, **kw):
@@ -27,6 +25,6 @@ def cases():
             two_state = issubclass(get(name), TwoStateCell)
             for state in ("full", "hidden") if two_state else (None,):
                 k = dict(kw, **({"state": state} if state else {}))
-                for layers in (1, 3) if name in LAYERED else (1,):
+                for layers in (1, 3) if get(name).layerable else (1,):
                     out.append((name, layers, k))
     return out
