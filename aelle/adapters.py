@@ -15,40 +15,48 @@ from aelle.cells.gru import GRUCell
 from aelle.cells.layered import LayeredCell
 from aelle.cells.lstm import LSTMCell
 from aelle.cells.rnn import RNNCell
+from aelle.validate import check_type
 
 
-def cell_for(module: nn.Module, state: str = "full") -> Cell:
-    """The Cell of ``module`` (weights copied, detached, as one network: M = 1)."""
+def cell_for(module: nn.Module, state: str = "full", *, dtype: torch.dtype | None = None) -> Cell:
+    """The Cell of ``module`` (weights copied, detached, as one network: M = 1).
+
+    dtype: the cell's (default: the module's). A torch module's weights are each converted
+    before any are combined (an LSTM's and an RNN's two biases are summed), so a float32 module
+    analysed in float64 is exactly the float64 map; converting the cell afterwards would sum
+    the biases in float32. A module's own ``lyapunov_cell`` builds its cell, converted after.
+    """
     if state not in ("full", "hidden"):
         raise ValueError(f"state must be 'full' or 'hidden', got {state!r}")
+    check_type("dtype", dtype, torch.dtype, optional=True)
     if hasattr(module, "lyapunov_cell"):
         cell = module.lyapunov_cell(state=state)
         if not isinstance(cell, Cell):
             raise TypeError(f"{type(module).__name__}.lyapunov_cell returned "
                             f"{type(cell).__name__}, not an aelle Cell")
-        return cell
+        return cell if dtype is None else cell.to(dtype)
     if isinstance(module, nn.RNNBase):
-        return _from_rnn_base(module, state)
+        return _from_rnn_base(module, state, dtype)
     if isinstance(module, nn.RNNCellBase):
-        return _layer(module, "", state)
+        return _layer(module, "", state, dtype)
     raise TypeError(f"cell_for does not know {type(module).__name__}: give it a torch RNN, LSTM "
                     "or GRU, or a module with a lyapunov_cell(state=...) method")
 
 
-def _from_rnn_base(module: nn.RNNBase, state: str) -> Cell:
+def _from_rnn_base(module: nn.RNNBase, state: str, dtype: torch.dtype | None) -> Cell:
     if module.bidirectional:
         raise ValueError("a bidirectional RNN is not a causal map; its Lyapunov spectrum is "
                          "undefined (analyse each direction as its own module)")
     if getattr(module, "proj_size", 0):
         raise ValueError("LSTM with proj_size > 0 is not supported")
-    layers = tuple(_layer(module, f"_l{i}", state) for i in range(module.num_layers))
+    layers = tuple(_layer(module, f"_l{i}", state, dtype) for i in range(module.num_layers))
     return layers[0] if len(layers) == 1 else LayeredCell(layers)
 
 
-def _layer(module: nn.Module, suffix: str, state: str) -> Cell:
-    def param(name):
+def _layer(module: nn.Module, suffix: str, state: str, dtype: torch.dtype | None) -> Cell:
+    def param(name):  # converted here, before any two are combined
         p = getattr(module, name + suffix, None)
-        return None if p is None else p.detach().clone()[None]
+        return None if p is None else p.detach().to(dtype=dtype, copy=True)[None]
 
     w_ih, w_hh = param("weight_ih"), param("weight_hh")
     b_ih, b_hh = param("bias_ih"), param("bias_hh")

@@ -1,5 +1,7 @@
 """cell_for: torch's recurrent modules become cells that run the same map."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -54,6 +56,44 @@ def test_state_conventions_of_an_lstm():
     assert res.exponents.shape == (6,)
 
 
+@pytest.mark.parametrize("module", [
+    nn.LSTM(3, 5, num_layers=2), nn.GRU(3, 5, num_layers=2), nn.RNN(3, 5, num_layers=2),
+    nn.RNN(3, 5, nonlinearity="relu"), nn.LSTMCell(3, 5), nn.GRUCell(3, 5), nn.RNNCell(3, 5),
+], ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize("state", ["full", "hidden"])
+def test_a_float32_module_analysed_in_float64_is_the_float64_map(module, state):
+    torch.manual_seed(0)
+    for p in module.parameters():  # full mantissas, so that a float32 sum of two biases rounds
+        torch.nn.init.normal_(p)
+    cell = cell_for(module, state, dtype=torch.float64)
+    wide = cell_for(copy.deepcopy(module).double(), state)
+    assert cell.dtype == torch.float64 and type(cell) is type(wide)
+    for (name, a), (_, b) in zip(_flat(cell).items(), _flat(wide).items(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+    g = torch.Generator().manual_seed(1)
+    s = torch.randn(1, 4, cell.state_size, generator=g, dtype=torch.float64)
+    x = torch.randn(1, 4, cell.input_size, generator=g, dtype=torch.float64)
+    for got, want in zip(cell.jacobians(s, x, wrt_input=True), wide.jacobians(s, x, wrt_input=True),
+                         strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    assert cell_for(module, state).dtype == torch.float32  # default: the module's own
+
+
+def _flat(cell):
+    layers = getattr(cell, "layers", (cell,))
+    return {f"{i}.{n}": t for i, layer in enumerate(layers) for n, t in layer.tensors().items()}
+
+
+def test_a_module_with_its_own_cell_is_converted_to_the_dtype_asked_for():
+    class Custom(nn.Module):
+        def lyapunov_cell(self, state="full"):
+            return RNNCell(torch.ones(1, 2, 1), torch.eye(2)[None] * 0.5, torch.zeros(1, 2))
+
+    assert cell_for(Custom(), dtype=torch.float64).dtype == torch.float64
+    with pytest.raises(ValueError, match="dtype must be dtype"):
+        cell_for(Custom(), dtype="float64")
+
+
 def test_module_with_its_own_cell():
     class Custom(nn.Module):
         def lyapunov_cell(self, state="full"):
@@ -84,6 +124,7 @@ def test_registry_names_every_architecture_and_refuses_unknown_ones():
                        "rnn"]
     with pytest.raises(KeyError, match="unknown architecture 'transformer'"):
         get("transformer")
+    assert [name for name in names() if get(name).layerable] == ["gru", "lstm", "rnn"]
 
 
 def test_stacking_refuses_mismatched_networks():
