@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
 
+from aelle.validate import check_int
+
 
 def good_mask(final_losses, split: float | None = None) -> np.ndarray:
     """True where the final loss is below ``split`` (default: the median of ``final_losses``)."""
@@ -128,11 +130,10 @@ class Orthant(Classifier):
 
     @classmethod
     def fit(cls, x, good, d: int) -> Orthant:
+        check_int("d", d, low=1, high=30)
         x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 2 or not 1 <= d <= x.shape[1]:
+        if x.ndim != 2 or d > x.shape[1]:
             raise ValueError(f"need (n, >= {d}) coordinates, got shape {x.shape}")
-        if d > 30:
-            raise ValueError(f"d must be at most 30 components, got {d}")
         x = x[:, :d]
         good = _check(x, good)
         medians = np.median(x, axis=0)
