@@ -28,6 +28,9 @@ from torch import Tensor
 from aelle.cells.base import Cell
 
 
+SPECTRUM_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Fixed settings of a trial (a study may override any of them by name).
@@ -35,8 +38,12 @@ class Settings:
     spectrum_*: how the spectrum after each epoch is taken: ``spectrum_sequences`` input
     sequences of ``spectrum_warmup`` + ``spectrum_steps`` steps from the validation data,
     ``spectrum_k`` leading exponents (None: all), ``spectrum_state`` the state convention of
-    ``aelle.cell_for``, QR every ``spectrum_t_on`` steps, every ``spectrum_every`` epochs (the
-    last epoch always has one).
+    ``aelle.cell_for`` ("auto": the task's informative convention for the trial's
+    architecture, :meth:`Task.auto_state`), QR every ``spectrum_t_on`` steps, every
+    ``spectrum_every`` epochs (the last epoch always has one), in ``spectrum_dtype`` ("float64"
+    by default: float32 rounding, amplified along a chaotic trajectory, moves the leading
+    exponents, and a fast-growing state overflows float32 within a probe longer than the
+    sequences the task trains on).
     ``report_initial``: also report epoch 0, the untrained network.
     """
 
@@ -46,7 +53,8 @@ class Settings:
     spectrum_steps: int = 100
     spectrum_warmup: int = 20
     spectrum_k: int | None = None
-    spectrum_state: str = "hidden"
+    spectrum_state: str = "auto"
+    spectrum_dtype: str = "float64"
     spectrum_t_on: int = 1
     spectrum_every: int = 1
     report_initial: bool = True
@@ -58,9 +66,12 @@ class Settings:
             raise ValueError(f"spectrum_warmup must be >= 0, got {self.spectrum_warmup}")
         if self.spectrum_k is not None and self.spectrum_k < 1:
             raise ValueError(f"spectrum_k must be >= 1 or None, got {self.spectrum_k}")
-        if self.spectrum_state not in ("full", "hidden"):
-            raise ValueError(f"spectrum_state must be 'full' or 'hidden', "
+        if self.spectrum_state not in ("auto", "full", "hidden"):
+            raise ValueError(f"spectrum_state must be 'auto', 'full' or 'hidden', "
                              f"got {self.spectrum_state!r}")
+        if self.spectrum_dtype not in SPECTRUM_DTYPES:
+            raise ValueError(f"spectrum_dtype must be one of {', '.join(SPECTRUM_DTYPES)}, "
+                             f"got {self.spectrum_dtype!r}")
         if self.device != "auto" and not self.device.startswith(("cpu", "cuda")):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:i]', got {self.device!r}")
 
@@ -180,11 +191,19 @@ class Task(ABC):
 
     def resolve(self, params: dict[str, Any], settings: Settings | dict | None) -> Settings:
         """Validate ``params``; return the settings, with parameters named like a setting
-        overriding it."""
+        overriding it and an "auto" state convention replaced by the trial's own."""
         settings = self.settings(settings)
         self.check_params(params, settings)
         overrides = {k: v for k, v in params.items() if k in settings.to_dict()}
-        return self.settings({**settings.to_dict(), **overrides}) if overrides else settings
+        if overrides.get("spectrum_state", settings.spectrum_state) == "auto":
+            overrides["spectrum_state"] = self.auto_state(params)
+        return self.settings({**settings.to_dict(), **overrides})
+
+    def auto_state(self, params: dict[str, Any]) -> str:
+        """The state convention "auto" stands for in a trial of ``params``: the one whose
+        spectrum carries the network's dynamics. Default: "hidden" (the dissertation's; a task
+        of two-state architectures says otherwise where measured)."""
+        return "hidden"
 
     def spectrum_size(self, params: dict[str, Any], settings: Settings | dict | None) -> int:
         """How many exponents a trial of ``params`` reports (what a coordinator checks a

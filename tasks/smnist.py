@@ -34,6 +34,10 @@ P_RANGES = {
     "cornn": (0.1, 30.0), "lipschitz": (0.1, 20.0), "noisy": (0.1, 5.0), "lem": (0.1, 10.0),
 }
 ARCHS = tuple(P_RANGES)
+# The state convention "auto" stands for. coRNN and LEM: the full (y, z) map; their hidden
+# convention (dy/dy with z held) is I + O(dt^2) for the coRNN, so its spectrum barely moves with
+# the weights. LSTM: the dissertation's hidden convention. One-state cells: the only one.
+AUTO_STATE = {"cornn": "full", "lem": "full"}
 SPLIT_SEED = 0  # train/validation split of a single-file data set: the same for every trial
 
 
@@ -146,6 +150,9 @@ class SMNIST(Task):
         if arch not in P_RANGES:
             raise ValueError(f"unknown arch {arch!r}; known: {', '.join(ARCHS)}")
         require(params, f"p_{arch}", (int, float))
+
+    def auto_state(self, params) -> str:
+        return AUTO_STATE.get(params.get("arch"), "hidden")
 
     def state_size(self, params, settings: SMNISTSettings) -> int:
         two = issubclass(cells.get(params["arch"]), TwoStateCell)

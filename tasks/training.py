@@ -2,9 +2,13 @@
 
 ``run_trial`` trains one network of a task, takes its validation loss and Lyapunov spectrum after
 each epoch (and, by default, once before training: epoch 0) and hands an :class:`EpochReport` to
-the callback; a callback that returns False stops the trial (pruned). A network whose loss, state
-or spectrum turns non-finite ends with the outcome "diverged", carrying the epoch and the reason;
-it never raises. Bad parameters or settings raise ValueError before any training.
+the callback; a callback that returns False stops the trial (pruned). A network whose training
+or validation loss turns non-finite on the task's own inputs ends with the outcome "diverged",
+carrying the epoch and the reason; it never raises. A spectrum probe that overflows while the
+loss is finite (the probe is longer than the task's sequences, so a fast-growing state can leave
+the floating-point range there and nowhere else) is a fact about the probe, not the network:
+that epoch reports no spectrum and says why in ``probe_error``, and training goes on. Bad
+parameters or settings raise ValueError before any training.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import torch
 
 import aelle
 from aelle.spectra import SpectrumDivergedError
-from tasks.base import Settings, Task, resolve_device
+from tasks.base import SPECTRUM_DTYPES, Settings, Task, resolve_device
 from tasks.registry import get
 
 
@@ -33,6 +37,7 @@ class EpochReport:
     train_seconds: float
     spectrum_seconds: float
     elapsed: float                 # seconds since the trial started
+    probe_error: str | None = None  # why the spectrum probe gave no finite spectrum, if it did not
 
     @property
     def max_le(self) -> float | None:
@@ -105,26 +110,34 @@ def _epoch(run, settings: Settings, epoch: int, start: float) -> EpochReport:
     train_seconds = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    spectrum = None
+    spectrum = probe_error = None
     if epoch % settings.spectrum_every == 0 or epoch == settings.epochs:
-        spectrum = spectrum_of(run, settings, epoch)
+        try:
+            spectrum = spectrum_of(run, settings)
+        except ProbeOverflow as e:
+            probe_error = str(e)
     return EpochReport(epoch, value, train_loss, spectrum, train_seconds,
-                       time.perf_counter() - t0, time.perf_counter() - start)
+                       time.perf_counter() - t0, time.perf_counter() - start, probe_error)
 
 
-def spectrum_of(run, settings: Settings, epoch: int = 0) -> np.ndarray:
-    """The run's Lyapunov spectrum now, as settings say; Diverged if it is not finite."""
+class ProbeOverflow(ArithmeticError):
+    """The spectrum probe left the floating-point range (state, Jacobian or exponents)."""
+
+
+def spectrum_of(run, settings: Settings) -> np.ndarray:
+    """The run's Lyapunov spectrum now, as settings say; ProbeOverflow if it is not finite."""
     probe = run.spectrum_probe()
     cell = run.lyapunov_cell(settings.spectrum_state)
     k = settings.spectrum_k if settings.spectrum_k is None else min(settings.spectrum_k, cell.dim)
+    dtype = SPECTRUM_DTYPES[settings.spectrum_dtype]
     try:
         res = aelle.lyapunov_spectrum(cell, probe.inputs, warmup=probe.warmup, k=k,
-                                      t_on=settings.spectrum_t_on, h0=probe.h0)
+                                      t_on=settings.spectrum_t_on, h0=probe.h0, dtype=dtype)
     except SpectrumDivergedError as e:
-        raise Diverged(epoch, f"spectrum: {e}") from None
+        raise ProbeOverflow(f"{settings.spectrum_dtype} probe: {e}") from None
     spectrum = res.exponents.cpu().numpy()
     if not np.isfinite(spectrum).all():
-        raise Diverged(epoch, "spectrum has non-finite exponents")
+        raise ProbeOverflow(f"{settings.spectrum_dtype} probe: non-finite exponents")
     return spectrum
 
 

@@ -26,7 +26,7 @@ def test_one_tiny_epoch_gives_finite_loss_and_spectrum(task, params):
     assert [r.epoch for r in reports] == [0, 1]
     for r in reports:
         assert np.isfinite(r.value)
-        expected = params.get("hidden", TINY[task].get("hidden"))
+        expected = get(task).spectrum_size(params, TINY[task])
         assert r.spectrum.shape == (expected,)
         assert np.isfinite(r.spectrum).all()
     assert np.isfinite(reports[1].train_loss)
@@ -99,14 +99,51 @@ def test_larger_init_gives_larger_max_exponent_at_initialisation():
     assert maxima[0] < 0
 
 
-def test_exploding_network_ends_diverged_with_epoch_and_reason():
+def test_probe_overflow_is_a_probe_fact_and_training_goes_on():
     # Lipschitz RNN at the top of the dissertation's init range: A's eigenvalues make the
-    # forward-Euler map expand ~4x per step, so the spectrum's longer probe overflows.
-    settings = {**TINY["smnist"], "hidden": 64, "spectrum_steps": 100}
+    # forward-Euler map expand several-fold per step. The task's 8-row digits leave the state
+    # finite; a float32 probe of 400 steps leaves the float32 range.
+    settings = {**TINY["smnist"], "hidden": 64, "spectrum_steps": 400, "spectrum_dtype": "float32",
+                "epochs": 2}
     out = run_trial("smnist", smnist_params("lipschitz", 20.0), settings, seed=0)
+    assert out.state == "complete", out.reason
+    assert [r.epoch for r in out.reports] == [0, 1, 2]
+    first = out.reports[0]
+    assert first.spectrum is None and np.isfinite(first.value)
+    assert first.probe_error.startswith("float32 probe: non-finite state at step")
+    assert all(np.isfinite(r.value) for r in out.reports)
+
+
+def test_float64_probe_carries_the_network_that_overflows_float32():
+    settings = {**TINY["smnist"], "hidden": 64, "spectrum_steps": 100, "epochs": 1}
+    assert get("smnist").settings(settings).spectrum_dtype == "float64"
+    out = run_trial("smnist", smnist_params("lipschitz", 20.0), settings, seed=0)
+    short32 = run_trial("smnist", smnist_params("lipschitz", 20.0),
+                        {**settings, "spectrum_dtype": "float32"}, seed=0)
+    assert short32.reports[0].spectrum is None and short32.reports[0].probe_error
+    assert out.reports[0].probe_error is None and out.reports[0].max_le > 0
+    assert out.reports[0].value == short32.reports[0].value  # the probe never touches training
+
+
+def test_non_finite_loss_on_the_task_inputs_is_divergence():
+    # init so large that the state overflows within the 8 rows of a digit: the loss is NaN
+    out = run_trial("smnist", smnist_params("lipschitz", 1e10), {**TINY["smnist"], "hidden": 64},
+                    seed=0)
     assert out.state == "diverged"
-    assert out.reason.startswith("epoch 0: spectrum: non-finite state at step")
+    assert out.reason.startswith("epoch 0: validation loss is nan")
     assert out.value is None and out.reports == []
+
+
+def test_auto_state_is_full_for_cornn_and_lem_hidden_otherwise():
+    task = get("smnist")
+    for arch in ARCHS:
+        s = task.resolve(smnist_params(arch), TINY["smnist"])
+        assert s.spectrum_state == ("full" if arch in ("cornn", "lem") else "hidden"), arch
+        expected = 32 if arch in ("cornn", "lem") else 16
+        assert task.spectrum_size(smnist_params(arch), TINY["smnist"]) == expected
+    assert get("charrnn").resolve(PARAMS["charrnn"], TINY["charrnn"]).spectrum_state == "hidden"
+    with pytest.raises(ValueError, match="spectrum_dtype"):
+        task.settings({"spectrum_dtype": "float16"})
 
 
 def test_callback_returning_false_prunes():
