@@ -25,6 +25,7 @@ import torch
 from optuna.trial import create_trial
 
 from aelle import AeLLE, AeLLEConfig, AeLLEPruner, LEThresholdPruner
+from aelle.pruners import ATTR
 from bench.machine import describe
 from bench.population import read
 
@@ -64,10 +65,10 @@ def prune_times(pruner, z, y, calls: int, rng) -> dict:
         idx = rng.integers(len(z))
         study.add_trial(create_trial(
             value=float(y[idx]), intermediate_values={s: float(y[idx]) for s in range(11)},
-            user_attrs={f"aelle:spectrum:{s}": z[idx].tolist() for s in range(11)}))
+            user_attrs={f"{ATTR}spectrum:{s}": z[idx].tolist() for s in range(11)}))
     trial = study.ask()
     trial.report(2.0, 0)
-    trial.set_user_attr("aelle:spectrum:0", z[0].tolist())
+    trial.set_user_attr(f"{ATTR}spectrum:0", z[0].tolist())
     frozen = study.get_trials(deepcopy=False)[-1]
     t0 = time.perf_counter()
     pruner.prune(study, frozen)  # the first call fits (or starts the background fit)

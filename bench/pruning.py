@@ -40,6 +40,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from aelle.pruners import ATTR
 from bench.accounting import read_lines
 from bench.machine import environment
 from bench.pruning_report import report
@@ -219,7 +220,7 @@ def trial_record(t: dict, detail: dict | None) -> dict:
                              "started_at", "finished_at")}
     if detail is not None:  # the reference: what AeLLE would have decided, and when
         attrs = detail["user_attrs"]
-        row["shadow_first_prune"] = attrs.get("aelle:shadow_first_prune_step")
+        row["shadow_first_prune"] = attrs.get(f"{ATTR}shadow_first_prune_step")
         row["shadow_max_le"] = {str(r["epoch"]): float(np.max(r["spectrum"]))
                                 for r in detail["reports"] if r["spectrum"]}
     return row

@@ -32,7 +32,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from aelle import report_spectrum
+from aelle.pruners import ATTR, report_spectrum
 from bench.accounting import evaluate, summarise
 from bench.population import read
 from bench.rules import RULES
@@ -85,9 +85,9 @@ def replay(pop: list[dict], rule: str, seed: int, n_trials: int, epochs: int,
         attrs = study.trials[number].user_attrs
         rows.append({**row, "state": "complete" if stopped is None else "pruned",
                      "value": last if stopped is None else None, "last_value": last,
-                     "epochs": e + 1, "prediction": attrs.get("aelle:prediction"),
-                     "reason": attrs.get("aelle:reason"),
-                     "shadow_first_prune": attrs.get("aelle:shadow_first_prune_step"),
+                     "epochs": e + 1, "prediction": attrs.get(f"{ATTR}prediction"),
+                     "reason": attrs.get(f"{ATTR}reason"),
+                     "shadow_first_prune": attrs.get(f"{ATTR}shadow_first_prune_step"),
                      "shadow_max_le": {str(k): float(np.max(net["epochs"][k]["spectrum"]))
                                        for k in range(e + 1)}})
     return {"task": None, "variant": rule, "seed": seed, "study": f"replay-{rule}-s{seed}",

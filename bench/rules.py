@@ -1,6 +1,7 @@
 """The pruners the benchmarks compare, by name: as the service's pruner spec for the live
 benchmark (``bench.pruning``), and as Optuna pruner objects for the replay
-(``bench.pruning_replay``). Both use AeLLE with the same settings (``AELLE``).
+(``bench.pruning_replay``, built by the registry ``aelle.pruners.make``). Both use AeLLE
+with the same settings (``AELLE``).
 
 Variants of the live benchmark:
 
@@ -14,7 +15,7 @@ Variants of the live benchmark:
   epoch 1 (the service's ``curve: median``);
 - aelle_curve_study, aelle_pre_curve_study: the same with the study's median after epoch 0, the
   trials stopped so far counted as worse (``curve: study_median``,
-  ``aelle.curves.StudyMedianPruner``).
+  ``aelle.pruners.StudyMedianPruner``).
 
 The replay adds "nothing" (a plain reference, no shadow fits) and "study_median" alone.
 """
@@ -26,9 +27,8 @@ from collections.abc import Callable
 import numpy as np
 import optuna
 
-from aelle import AeLLE, AeLLEPruner, LEThresholdPruner, ShadowPruner
-from aelle.curves import StudyMedianPruner
-from aelle.model import AeLLEConfig
+from aelle.model import AeLLE, AeLLEConfig
+from aelle.pruners import AeLLEPruner, ByStep, ShadowPruner, make
 
 VARIANTS = ("none", "median", "successive_halving", "hyperband", "max_le", "aelle", "aelle_pre",
             "aelle_completed", "aelle_curve", "aelle_pre_curve", "aelle_curve_study",
@@ -59,10 +59,10 @@ def service_pruner(variant: str, epochs: int) -> dict:
 
 
 def _aelle(seed: int, **kw) -> AeLLEPruner:
-    return AeLLEPruner(**{**AELLE, "seed": seed, "background": False, **kw})
+    return make("aelle", **{**AELLE, "seed": seed, "background": False, **kw})
 
 
-def _pretrained(seed: int, previous: list[dict], **kw) -> AeLLEPruner:
+def _pretrained(seed: int, previous: list[dict]) -> AeLLEPruner:
     """AeLLE fitted on a previous study's spectra (every epoch, labelled with its final)."""
     spectra, finals = [], []
     for t in previous:
@@ -72,27 +72,29 @@ def _pretrained(seed: int, previous: list[dict], **kw) -> AeLLEPruner:
                 finals.append(t["final_value"])
     model = AeLLE(AeLLEConfig()).fit(spectra, np.asarray(finals))
     values = [t["final_value"] for t in previous if t["state"] == "complete"]
-    return _aelle(seed, model=model, retrain=False, reference_values=values, **kw)
+    return _aelle(seed, model=model, retrain=False, reference_values=values)
+
+
+def _then(spectrum: AeLLEPruner, curve: str) -> ByStep:
+    """The spectrum decides at epoch 0 only, the learning-curve pruner ``curve`` from epoch 1."""
+    return ByStep(spectrum, then=make(curve), from_step=1)
 
 
 # name -> (seed, epochs, previous study) -> the replay's pruner
 RULES: dict[str, Callable[[int, int, list[dict] | None], optuna.pruners.BasePruner]] = {
     "none": lambda seed, epochs, prev: ShadowPruner(_aelle(seed)),
-    "nothing": lambda seed, epochs, prev: optuna.pruners.NopPruner(),
-    "median": lambda seed, epochs, prev: optuna.pruners.MedianPruner(n_warmup_steps=1),
-    "successive_halving": lambda seed, epochs, prev: optuna.pruners.SuccessiveHalvingPruner(
-        min_resource=1),
-    "hyperband": lambda seed, epochs, prev: optuna.pruners.HyperbandPruner(
-        min_resource=1, max_resource=epochs),
-    "max_le": lambda seed, epochs, prev: LEThresholdPruner(
-        "max_le", **{**AELLE, "seed": seed}),
+    "nothing": lambda seed, epochs, prev: make("none"),
+    "median": lambda seed, epochs, prev: make("median", n_warmup_steps=1),
+    "successive_halving": lambda seed, epochs, prev: make("successive_halving", min_resource=1),
+    "hyperband": lambda seed, epochs, prev: make("hyperband", min_resource=1,
+                                                 max_resource=epochs),
+    "max_le": lambda seed, epochs, prev: make("max_le", **AELLE, seed=seed),
     "aelle": lambda seed, epochs, prev: _aelle(seed),
     "aelle_pre": lambda seed, epochs, prev: _pretrained(seed, prev),
-    "aelle_curve": lambda seed, epochs, prev: _aelle(seed, curve=optuna.pruners.MedianPruner()),
-    "aelle_pre_curve": lambda seed, epochs, prev: _pretrained(
-        seed, prev, curve=optuna.pruners.MedianPruner()),
-    "study_median": lambda seed, epochs, prev: StudyMedianPruner(n_warmup_steps=1),
-    "aelle_curve_study": lambda seed, epochs, prev: _aelle(seed, curve=StudyMedianPruner()),
-    "aelle_pre_curve_study": lambda seed, epochs, prev: _pretrained(
-        seed, prev, curve=StudyMedianPruner()),
+    "aelle_curve": lambda seed, epochs, prev: _then(_aelle(seed), "median"),
+    "aelle_pre_curve": lambda seed, epochs, prev: _then(_pretrained(seed, prev), "median"),
+    "study_median": lambda seed, epochs, prev: make("study_median", n_warmup_steps=1),
+    "aelle_curve_study": lambda seed, epochs, prev: _then(_aelle(seed), "study_median"),
+    "aelle_pre_curve_study": lambda seed, epochs, prev: _then(_pretrained(seed, prev),
+                                                              "study_median"),
 }
