@@ -1,4 +1,7 @@
-"""The coordinator's settings: environment variables prefixed ``AELLE_`` (or arguments)."""
+"""Settings of the service's processes, read from environment variables prefixed ``AELLE_``
+(or given as arguments; a command-line flag overrides its variable): :class:`ServiceSettings`
+for the coordinator, :class:`ClientSettings` for the user's commands (submit, studies,
+trials)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,12 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: larger request bodies are refused with 413.
     public_docs: serve the OpenAPI schema at /openapi.json and its browsable pages at /docs
     and /redoc without a token (for a coordinator on a private network); by default only
-    /api/v1/health answers without one, and the schema is /api/v1/openapi.json for users."""
+    /api/v1/health answers without one, and the schema is /api/v1/openapi.json for users.
+    completed_cache_seconds: how long a study's completed trials are reused by the pruners
+    before they are read from the database again.
+    models_kept: the AeLLE models kept per study (older ones are deleted).
+    db_pool_size / db_max_overflow: the connection pool of a PostgreSQL engine.
+    sqlite_timeout: seconds a SQLite connection waits for another writer's lock."""
 
     model_config = SettingsConfigDict(env_prefix="AELLE_", extra="ignore")
 
@@ -28,6 +36,11 @@ class ServiceSettings(BaseSettings):
     stale_check_seconds: float = Field(5.0, gt=0)
     max_body_bytes: int = Field(1 << 20, ge=1024)
     public_docs: bool = False
+    completed_cache_seconds: float = Field(5.0, ge=0)
+    models_kept: int = Field(5, ge=1)
+    db_pool_size: int = Field(10, ge=1)
+    db_max_overflow: int = Field(20, ge=0)
+    sqlite_timeout: float = Field(30.0, gt=0)
 
     @field_validator("grace_period")
     @classmethod
@@ -45,3 +58,13 @@ class ServiceSettings(BaseSettings):
         if missing:
             raise ValueError("set " + " and ".join(f"AELLE_{m.upper()}" for m in missing)
                              + " (the bearer tokens of users and workers)")
+
+
+class ClientSettings(BaseSettings):
+    """url: the coordinator the user's commands talk to.
+    user_token: the users' bearer token (the coordinator's ``AELLE_USER_TOKEN``)."""
+
+    model_config = SettingsConfigDict(env_prefix="AELLE_", extra="ignore")
+
+    url: str = "http://127.0.0.1:8000"
+    user_token: SecretStr | None = None

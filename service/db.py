@@ -32,6 +32,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from service.config import ServiceSettings
+
 
 class StoreError(RuntimeError):
     """The database failed (driver or connection error), whatever the backend."""
@@ -106,11 +108,24 @@ class ModelRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
-def engine_for(url: str) -> Engine:
-    """An engine for ``url``; SQLite waits for locks (several writers share the file) and
-    keeps foreign keys."""
+def engine_options(url: str, settings: ServiceSettings | None = None) -> dict:
+    """The keyword arguments of ``create_engine`` for ``url``, shared by the project's engine
+    and Optuna's storage: SQLite waits ``sqlite_timeout`` for another writer's lock and may be
+    used from several threads; PostgreSQL checks pooled connections before use and pools
+    ``db_pool_size`` (+ ``db_max_overflow``). Without ``settings``, the declared defaults."""
+    settings = settings if settings is not None else ServiceSettings.model_construct()
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        return {"connect_args": {"timeout": settings.sqlite_timeout,
+                                 "check_same_thread": False}}
+    return {"pool_pre_ping": True, "pool_size": settings.db_pool_size,
+            "max_overflow": settings.db_max_overflow}
+
+
+def engine_for(url: str, settings: ServiceSettings | None = None) -> Engine:
+    """An engine for ``url`` with :func:`engine_options`; SQLite also writes ahead (readers do
+    not block the writer) and keeps foreign keys."""
+    engine = create_engine(url, **engine_options(url, settings))
+    if url.startswith("sqlite"):
 
         @event.listens_for(engine, "connect")
         def _pragmas(conn, _):
@@ -119,16 +134,15 @@ def engine_for(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return engine
 
 
 class Database:
     """The project's tables and the one session scope through which they are used."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, settings: ServiceSettings | None = None):
         self.url = url
-        self.engine = engine_for(url)
+        self.engine = engine_for(url, settings)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

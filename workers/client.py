@@ -15,9 +15,14 @@ from typing import Any
 
 import httpx
 
+from workers.config import WorkerSettings
+
 log = logging.getLogger("aelle.worker")
-PREFIX = "/api/v1"
+# The server's routes live under the same prefix (service.api.app.PREFIX); the worker does not
+# import the service, so it spells the prefix itself.
+API_PREFIX = "/api/v1"
 TRANSIENT_STATUS = {502, 503, 504}
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0  # seconds between retries: doubling, with jitter
 
 
 class Rejected(RuntimeError):
@@ -36,24 +41,34 @@ class Unreachable(RuntimeError):
     """The coordinator did not answer within the worker's patience."""
 
 
+_DEFAULTS = WorkerSettings.model_fields
+
+
 class CoordinatorClient:
-    def __init__(self, url: str, token: str, *, timeout: float = 30.0, patience: float = 300.0,
+    def __init__(self, url: str, token: str, *,
+                 timeout: float = _DEFAULTS["request_timeout"].default,
+                 patience: float = _DEFAULTS["patience"].default,
                  transport: httpx.BaseTransport | None = None):
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"url must start with http:// or https://, got {url!r}")
         if not token:
             raise ValueError("a worker token is required (--token or AELLE_WORKER_TOKEN)")
         self.patience = patience
-        self._http = httpx.Client(base_url=url.rstrip("/") + PREFIX, timeout=timeout,
+        self._http = httpx.Client(base_url=url.rstrip("/") + API_PREFIX, timeout=timeout,
                                   headers={"Authorization": f"Bearer {token}"},
                                   transport=transport)
+
+    @classmethod
+    def from_settings(cls, settings: WorkerSettings) -> CoordinatorClient:
+        return cls(settings.url, settings.token(), timeout=settings.request_timeout,
+                   patience=settings.patience)
 
     def close(self) -> None:
         self._http.close()
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         deadline = time.monotonic() + self.patience
-        delay = 0.5
+        delay = BACKOFF_FIRST
         while True:
             try:
                 r = self._http.post(path, json=body)
@@ -71,7 +86,7 @@ class CoordinatorClient:
                 raise Unreachable(f"POST {path}: {problem}; gave up after {self.patience:.0f} s")
             log.warning("POST %s: %s; retrying in %.1f s", path, problem, delay)
             time.sleep(delay * (0.75 + 0.5 * random.random()))  # jitter: workers spread out
-            delay = min(delay * 2, 30.0)
+            delay = min(delay * 2, BACKOFF_MAX)
 
     def lease(self, worker: str) -> dict[str, Any] | None:
         got = self._post("/leases", {"worker": worker})
