@@ -1,8 +1,8 @@
 """How long AeLLE takes to train, and how long the pruner's ``prune()`` takes to answer.
 
-Targets (issue "AeLLE"): a few hundred spectra train in seconds on the CPU (the coordinator
-retrains in the background as trials complete); ``prune()`` returns in milliseconds, because it
-only scores the current spectrum with the model it already has.
+Targets: a few hundred spectra train in seconds on the CPU (the coordinator retrains in the
+background as trials complete); ``prune()`` returns in milliseconds, because it only scores the
+current spectrum with the model it already has.
 
 Spectra come from the cached SMNIST population when it exists (real N = 64 spectra), otherwise
 from a synthetic family of the same length. Timings are wall-clock on this machine, one process.

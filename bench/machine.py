@@ -1,4 +1,4 @@
-"""What a benchmark ran on: each session may get another CPU, and timings (and the share of work
+"""What a benchmark ran on: each run may get another CPU, and timings (and the share of work
 LAPACK or MKL gets done per core) differ between them, as do a trial's floating-point results."""
 
 from __future__ import annotations

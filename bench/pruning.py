@@ -54,8 +54,7 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def presets(data: Path) -> dict:
-    """Per task: CPU sizes (about an hour for the whole grid on 2 cores) and --full sizes (the
-    dissertation's networks, for a GPU)."""
+    """Per task: CPU sizes and --full sizes (the dissertation's networks, for a GPU)."""
     mnist, text = str(data / "mnist"), str(data / "warpeace_input.txt")
     probe = {"spectrum_sequences": 8, "spectrum_steps": 56, "spectrum_warmup": 28}
     return {

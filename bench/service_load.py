@@ -14,8 +14,8 @@ threads) bounds what one coordinator process can serve: Python runs one thread a
 reports/s <= 1 s / (CPU per report). The service's CPU per report is measured the same way
 (the ``aelle serve`` process, from /proc), so the two compare.
 
-Target (issue "coordinator"): >= 300 reports/s with p99 <= 100 ms on 2 cores, and at most 2x the
-cost of the direct Optuna calls.
+Target: >= 300 reports/s with p99 <= 100 ms on 2 cores, and at most 2x the cost of the direct
+Optuna calls.
 
 Usage: python -m bench.service_load [--database postgresql+psycopg://postgres@127.0.0.1/test]
        [--workers 16] [--seconds 20] [--pruner aelle|median|none] [--sampler tpe|random]

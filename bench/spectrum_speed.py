@@ -1,10 +1,9 @@
 """Speed of the spectrum engine against the obvious alternatives, in one run.
 
-Config (issue "Foundation and the Lyapunov-spectrum engine"): one-layer LSTM, input 10,
-N in {32, 64, 128, 256, 512}, B = 10 sequences, T = 100, W = 10, full spectrum, float32, T_ON = 1,
-2 CPU threads; the GPU too when one is available. The LSTM is analysed in the dissertation's
-convention (dh/dh, N exponents) so that the dissertation code's times compare; the engine's
-complete-state spectrum (2N exponents) is timed too.
+Config: one-layer LSTM, input 10, N in {32, 64, 128, 256, 512}, B = 10 sequences, T = 100,
+W = 10, full spectrum, float32, T_ON = 1, 2 CPU threads; the GPU too when one is available. The
+LSTM is analysed in the dissertation's convention (dh/dh, N exponents) so that the dissertation
+code's times compare; the engine's complete-state spectrum (2N exponents) is timed too.
 
 Columns:
   engine        aelle.lyapunov_spectrum

@@ -2,8 +2,8 @@
 
 For every configuration one trial runs ``--epochs`` epochs (no epoch-0 report); an epoch is its
 training plus the validation pass, the spectrum is the one taken after it with the task's
-default probe (sequences x steps, state convention). Target (issue "task zoo"): the spectrum
-costs under 10 % of the epoch at the dissertation's sizes.
+default probe (sequences x steps, state convention). Target: the spectrum costs under 10 % of the
+epoch at the dissertation's sizes.
 
 Dissertation sizes use the real data when ``--shared`` holds it (MNIST test half, War and Peace);
 otherwise the shipped data (digits, CPython's reference manual) at the same network sizes.
