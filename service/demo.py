@@ -7,9 +7,7 @@ pruning saved, and plots of the spectra and of the AeLLE plane.
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,9 +16,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from service.cli import table, torch_threads_for_the_coordinator, trial_rows
+from aelle.cli import table
+from service.api.app import PREFIX as API_PREFIX
 from service.config import ServiceSettings
-from service.local import local_coordinator
+from service.local import local_coordinator, spawn_workers, torch_threads_for_the_coordinator
+from service.user_cli import trial_rows
 
 SETTINGS = {"hidden": 32, "spectrum_sequences": 8, "spectrum_steps": 56,
             "spectrum_warmup": 28, "lr": 3e-3}
@@ -56,7 +56,7 @@ def run_demo(args) -> int:
         settings = ServiceSettings(database_url=f"sqlite:///{tmp}/aelle.db", user_token=user,
                                    worker_token=worker, heartbeat_interval=5, grace_period=30)
         with local_coordinator(settings) as url:
-            api = httpx.Client(base_url=url + "/api/v1", timeout=60,
+            api = httpx.Client(base_url=url + API_PREFIX, timeout=60,
                                headers={"Authorization": f"Bearer {user}"})
             r = api.post("/studies", json=study(args.trials, args.epochs, args.seed))
             r.raise_for_status()
@@ -64,10 +64,7 @@ def run_demo(args) -> int:
                   f"trials x {args.epochs} epochs, pruner AeLLE; {args.workers} workers",
                   flush=True)
             start = time.perf_counter()
-            env = {**os.environ, "AELLE_WORKER_TOKEN": worker, "AELLE_URL": url}
-            procs = [subprocess.Popen([sys.executable, "-m", "aelle.cli", "worker", "--burst",
-                                       "--name", f"worker-{i}"], env=env)
-                     for i in range(args.workers)]
+            procs = spawn_workers(url, worker, args.workers)
             codes = [p.wait() for p in procs]
             seconds = time.perf_counter() - start
             if any(codes):

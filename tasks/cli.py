@@ -1,24 +1,17 @@
-"""``aelle train``: train one network of a task and print its loss and spectrum per epoch."""
+"""``aelle train``: train one network of a task and print its loss and spectrum per epoch.
+
+``assignment`` (NAME=VALUE arguments) is :func:`aelle.cli.assignment`, importable from here as
+well."""
 
 from __future__ import annotations
 
-import argparse
 import json
 
+from aelle.cli import assignment
 from tasks.registry import get, names
 from tasks.training import EpochReport, run_trial
 
-
-def assignment(text: str) -> tuple[str, object]:
-    """NAME=VALUE, VALUE read as JSON when it parses (numbers, true, null), else a string."""
-    name, sep, raw = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return name, value
+__all__ = ["add_train_parser", "assignment", "run_train"]
 
 
 def add_train_parser(sub) -> None:

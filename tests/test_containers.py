@@ -9,17 +9,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from service.cli import add_service_parsers
-from service.config import ServiceSettings
+from aelle.cli import build_parser
+from service.config import ClientSettings, ServiceSettings
+from workers.config import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 SERVICES = COMPOSE["services"]
-# what the code reads from the environment: the coordinator's settings and the worker's CLI
-READ = {f"AELLE_{name.upper()}" for name in ServiceSettings.model_fields}
-READ |= set(re.findall(r'os\.environ\.get\("(AELLE_\w+)"', (ROOT / "workers" / "cli.py")
-                       .read_text()))
+# what the code reads from the environment: the settings of the coordinator, the worker and
+# the user's commands
+READ = {f"AELLE_{name.upper()}" for settings in (ServiceSettings, WorkerSettings, ClientSettings)
+        for name in settings.model_fields}
 
 
 def test_the_services_are_there_and_wait_for_healthy_dependencies():
@@ -79,14 +80,7 @@ def test_ports_agree_between_command_ports_dockerfile_and_workers():
 
 
 def test_commands_use_options_the_cli_has():
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command")
-    add_service_parsers(sub)
-    from workers.cli import add_worker_parser
-
-    add_worker_parser(sub)
+    parser = build_parser()
     for name in ("coordinator", "worker", "worker-gpu"):
         args = parser.parse_args(SERVICES[name]["command"])  # exits on an unknown option
         assert args.command in ("serve", "worker")
