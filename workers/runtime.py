@@ -1,5 +1,6 @@
 """The worker loop: lease a trial, train it epoch by epoch under a heartbeat, report each epoch,
-stop when told to prune, post the result.
+stop when told to prune, post the result. On SIGTERM the worker takes no more work; its
+running trials are either handed back at their next epoch or left to finish (``on_stop``).
 
 Task code never sees HTTP: the training loop (:func:`tasks.run_trial`) calls back after every
 epoch, and the callback reports to the coordinator and answers whether to go on.
@@ -14,13 +15,26 @@ import threading
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
-
-import torch
+from enum import StrEnum
 
 from tasks import run_trial
 from workers.client import CoordinatorClient, LeaseLost, Rejected, Unreachable
+from workers.config import OnStop, WorkerSettings
 
 log = logging.getLogger("aelle.worker")
+
+
+class Outcome(StrEnum):
+    """How a trial ended for this worker: the state it posted and the coordinator accepted
+    (the API's result states), or what kept the worker from posting one."""
+
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    DIVERGED = "diverged"
+    FAILED = "failed"            # the trial raised, or was handed back to be run again
+    LOST = "lost"                # the coordinator said the trial is no longer this worker's
+    UNREACHABLE = "unreachable"  # the coordinator did not answer within the patience
+    UNREPORTED = "unreported"    # a failure the coordinator refused or did not hear
 
 
 class Heartbeat:
@@ -54,7 +68,7 @@ class Heartbeat:
 
 
 class Stopped(Exception):
-    """The worker was asked to stop (SIGTERM) while a trial ran."""
+    """The worker was asked to hand its running trials back (SIGTERM) while a trial ran."""
 
 
 @dataclass
@@ -76,41 +90,66 @@ class Progress:
             print(f"\r{self.label} [{bar}] {self.last} {decision}", end="", file=sys.stderr,
                   flush=True)
 
-    def end(self, outcome: str) -> None:
+    def end(self, outcome: Outcome) -> None:
         if self.tty:
             print(f" -> {outcome}", file=sys.stderr, flush=True)
         else:  # a log, not a terminal: one line per trial
             log.info("%s: %s -> %s", self.label, self.last or "no epoch", outcome)
 
 
+class NullProgress:
+    """Progress that shows nothing (``Worker(progress=False)``)."""
+
+    def epoch(self, epoch: int, value: float, decision: str, prediction: float | None) -> None:
+        pass
+
+    def end(self, outcome: Outcome) -> None:
+        pass
+
+
+_DEFAULTS = WorkerSettings.model_fields
+
+
 class Worker:
     """``concurrency`` trials at once (threads sharing the CPU cores or one GPU); ``burst``:
-    return when the coordinator has no work instead of polling."""
+    return when the coordinator has no work instead of polling every ``poll`` seconds.
+    ``on_stop``: what :meth:`stop` does to the running trials, ``hand-back`` (stop them at
+    their next epoch and queue them again) or ``finish`` (let them end; a second stop hands
+    them back)."""
 
     def __init__(self, client: CoordinatorClient, name: str = "worker", concurrency: int = 1,
-                 burst: bool = False, poll: float = 2.0, progress: bool = True):
+                 burst: bool = False, poll: float = _DEFAULTS["poll_interval"].default,
+                 progress: bool = True, on_stop: OnStop = _DEFAULTS["on_stop"].default):
         if concurrency < 1:
             raise ValueError(f"concurrency must be positive, got {concurrency}")
+        if on_stop not in ("hand-back", "finish"):
+            raise ValueError(f"on_stop must be 'hand-back' or 'finish', got {on_stop!r}")
         self.client, self.name, self.concurrency = client, name, concurrency
-        self.burst, self.poll, self.progress = burst, poll, progress
-        self.stopping = threading.Event()
-        self.counts: Counter[str] = Counter()
+        self.burst, self.poll, self.progress, self.on_stop = burst, poll, progress, on_stop
+        self.stopping = threading.Event()      # take no more work
+        self.handing_back = threading.Event()  # and stop the running trials at their next epoch
+        self.counts: Counter[Outcome] = Counter()
         self._counts_lock = threading.Lock()
 
     def stop(self, *_) -> None:
-        """Take no more work; the running trials stop at their next epoch and are handed back
-        to be run again."""
-        if not self.stopping.is_set():
-            log.info("%s: stopping (running trials are handed back)", self.name)
+        """Take no more work; hand the running trials back, or let them finish first (a second
+        stop then hands them back)."""
+        if self.on_stop == "hand-back" or self.stopping.is_set():
+            if not self.handing_back.is_set():
+                log.info("%s: stopping (running trials are handed back)", self.name)
+            self.handing_back.set()
+        else:
+            log.info("%s: stopping once the running trials finish (stop again to hand them "
+                     "back)", self.name)
         self.stopping.set()
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
 
-    def run(self) -> Counter[str]:
-        if self.concurrency > 1 and not torch.cuda.is_available():
-            torch.set_num_threads(max(1, torch.get_num_threads() // self.concurrency))
+    def run(self) -> Counter[Outcome]:
+        """Work until stopped (or, in burst mode, until there is no work); how the trials
+        ended. The process's torch threads are the caller's to set."""
         threads = [threading.Thread(target=self._loop, args=(i,), name=f"{self.name}-{i}")
                    for i in range(self.concurrency)]
         for t in threads:
@@ -120,7 +159,7 @@ class Worker:
                 t.join(0.5)  # short joins: the main thread stays responsive to signals
         return self.counts
 
-    def _count(self, what: str) -> None:
+    def _count(self, what: Outcome) -> None:
         with self._counts_lock:
             self.counts[what] += 1
 
@@ -131,7 +170,7 @@ class Worker:
                 lease = self.client.lease(me)
             except Unreachable as e:
                 log.error("%s: %s", me, e)
-                self._count("unreachable")
+                self._count(Outcome.UNREACHABLE)
                 return
             if lease is None:
                 if self.burst:
@@ -140,55 +179,49 @@ class Worker:
                 continue
             self._count(self.run_one(lease))
 
-    def run_one(self, lease: dict) -> str:
-        """Run one leased trial to its end; the outcome as the coordinator recorded it."""
+    def run_one(self, lease: dict) -> Outcome:
+        """Run one leased trial to its end; how it ended."""
         tid, token = lease["trial_id"], lease["token"]
         settings = lease["settings"]
-        progress = Progress(f"{lease['study']} #{lease['number']}", settings["epochs"]) \
-            if self.progress else None
+        progress = (Progress(f"{lease['study']} #{lease['number']}", settings["epochs"])
+                    if self.progress else NullProgress())
         hb = Heartbeat(self.client, tid, token, lease["heartbeat_interval"])
 
         def after_epoch(report) -> bool:
             if hb.lost.is_set():
                 raise LeaseLost(409, "heartbeat refused: the trial is no longer ours")
-            if self.stopping.is_set():
+            if self.handing_back.is_set():
                 raise Stopped
             spectrum = None if report.spectrum is None else report.spectrum.tolist()
             answer = self.client.report(tid, token, report.epoch, report.value, spectrum)
-            if progress:
-                progress.epoch(report.epoch, report.value, answer["decision"],
-                               answer.get("prediction"))
+            progress.epoch(report.epoch, report.value, answer["decision"],
+                           answer.get("prediction"))
             return answer["decision"] != "prune"
 
         try:
             with hb:
-                outcome = run_trial(lease["task"], lease["params"], settings,
+                trained = run_trial(lease["task"], lease["params"], settings,
                                     seed=lease["number"], callback=after_epoch)
-            if outcome.state == "complete":
-                got = self.client.result(tid, token, "complete", outcome.value)
-            elif outcome.state == "pruned":
-                got = self.client.result(tid, token, "pruned", reason=outcome.reason)
-            else:
-                got = self.client.result(tid, token, "diverged", reason=outcome.reason)
+            ended = Outcome(trained.state)  # complete, pruned or diverged
+            self.client.result(tid, token, ended, trained.value, trained.reason)
         except Stopped:
-            got = self._give_back(tid, token, "the worker was stopped", retry=True)
+            ended = self._give_back(tid, token, "the worker was stopped", retry=True)
         except LeaseLost as e:
             log.warning("trial %d: %s", tid, e.detail)
-            got = {"state": "lost"}
+            ended = Outcome.LOST
         except Unreachable as e:
             log.error("trial %d: %s", tid, e)
-            got = {"state": "unreachable"}
+            ended = Outcome.UNREACHABLE
         except Exception as e:  # the trial failed: say why, with the traceback's last line
             log.error("trial %d failed:\n%s", tid, traceback.format_exc())
-            got = self._give_back(tid, token, f"{type(e).__name__}: {e}"[:4000], retry=False)
-        if progress:
-            progress.end(got.get("state", "?"))
-        return got.get("state", "?")
+            ended = self._give_back(tid, token, f"{type(e).__name__}: {e}"[:4000], retry=False)
+        progress.end(ended)
+        return ended
 
-    def _give_back(self, tid: int, token: str, reason: str, retry: bool) -> dict:
+    def _give_back(self, tid: int, token: str, reason: str, retry: bool) -> Outcome:
         try:
-            return self.client.result(tid, token, "failed", reason=reason, retry=retry)
+            self.client.result(tid, token, Outcome.FAILED, reason=reason, retry=retry)
         except (Rejected, Unreachable) as e:
             log.error("trial %d: could not report the failure: %s", tid, e)
-            return {"state": "unreported"}
-
+            return Outcome.UNREPORTED
+        return Outcome.FAILED

@@ -1,13 +1,16 @@
 """A real worker against a real uvicorn coordinator (in this process: threads)."""
 
+import argparse
+
 import httpx
 import pytest
+import torch
 
 from tests.service.support import USER, service_settings, serving, study
+from workers.cli import add_worker_parser, settings_from
+from workers.client import API_PREFIX as API
 from workers.client import CoordinatorClient, LeaseLost, Rejected, Unreachable
-from workers.runtime import Worker
-
-API = "/api/v1"
+from workers.runtime import Outcome, Worker
 
 
 def submit(url, **kw):
@@ -39,9 +42,11 @@ def test_burst_worker_finishes_a_study_and_the_pruner_acts(server):
 def test_two_concurrent_slots_share_the_budget_exactly(server):
     submit(server, budget=5, epochs=1)
     client = CoordinatorClient(server, "worker-secret")
+    threads = torch.get_num_threads()
     counts = Worker(client, name="t", concurrency=2, burst=True, progress=False).run()
     client.close()
     assert sum(counts.values()) == 5 and len(ranked(server)) == 5
+    assert torch.get_num_threads() == threads  # the process's threads are the caller's
 
 
 def test_a_stopped_worker_hands_its_trial_back(server):
@@ -57,11 +62,64 @@ def test_a_stopped_worker_hands_its_trial_back(server):
 
     client.report = report_then_stop
     counts = worker.run()
-    assert counts == {"failed": 1}
+    assert counts == {Outcome.FAILED: 1}
     trials = ranked(server)
     assert {t["state"] for t in trials} == {"failed", "waiting"}  # queued again, same params
     assert trials[0]["params"] == trials[1]["params"]
     client.close()
+
+
+def stop_during_epoch(worker, client, at: int, times: int = 1):
+    """Stop ``worker`` ``times`` over (as SIGTERM does) once epoch ``at`` has been reported."""
+    original = client.report
+
+    def report_then_stop(trial_id, lease, epoch, *args, **kw):
+        answer = original(trial_id, lease, epoch, *args, **kw)
+        if epoch == at:
+            for _ in range(times):
+                worker.stop()
+        return answer
+
+    client.report = report_then_stop
+
+
+def test_a_worker_stopped_with_finish_ends_its_trial_and_takes_no_more(server):
+    submit(server, budget=3, epochs=3, pruner={"name": "none"})
+    client = CoordinatorClient(server, "worker-secret")
+    worker = Worker(client, name="t", burst=True, progress=False, on_stop="finish")
+    stop_during_epoch(worker, client, at=1)
+    counts = worker.run()
+    client.close()
+    assert counts == {Outcome.COMPLETE: 1}
+    (trial,) = ranked(server)  # no second lease; nothing queued again
+    assert trial["state"] == "complete" and trial["epochs"] == 4  # epochs 0..3, all reported
+
+
+def test_a_second_stop_hands_a_finishing_trial_back(server):
+    submit(server, budget=1, epochs=3, pruner={"name": "none"})
+    client = CoordinatorClient(server, "worker-secret")
+    worker = Worker(client, name="t", burst=True, progress=False, on_stop="finish")
+    stop_during_epoch(worker, client, at=1, times=2)
+    assert worker.run() == {Outcome.FAILED: 1}
+    client.close()
+    assert {t["state"] for t in ranked(server)} == {"failed", "waiting"}
+
+
+def test_flags_override_the_environment(monkeypatch):
+    parser = argparse.ArgumentParser()
+    add_worker_parser(parser.add_subparsers(dest="command"))
+    monkeypatch.setenv("AELLE_URL", "http://coordinator:8000")
+    monkeypatch.setenv("AELLE_WORKER_TOKEN", "from-env")
+    monkeypatch.setenv("AELLE_CONCURRENCY", "3")
+    monkeypatch.setenv("AELLE_ON_STOP", "finish")
+    s = settings_from(parser.parse_args(["worker", "--concurrency", "2"]))
+    assert (s.url, s.token(), s.concurrency, s.on_stop) == ("http://coordinator:8000",
+                                                            "from-env", 2, "finish")
+    s = settings_from(parser.parse_args(["worker", "--on-stop", "hand-back", "--name", "w"]))
+    assert (s.on_stop, s.worker_name, s.concurrency) == ("hand-back", "w", 3)
+    monkeypatch.setenv("AELLE_CONCURRENCY", "0")
+    with pytest.raises(ValueError, match="concurrency"):
+        settings_from(parser.parse_args(["worker"]))
 
 
 def test_client_errors_are_typed(tmp_path):
