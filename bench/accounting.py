@@ -167,6 +167,6 @@ def oracle_share(reference: dict, startup: int, recall: float = 0.85) -> float:
     finals = np.array([final_or_inf(t) for t in trials])
     good = finals < np.median(finals)
     need = math.ceil(recall * good.sum())
-    kept = startup + max(0, need - int(good[:startup].sum()))
+    kept = min(len(trials), startup + max(0, need - int(good[:startup].sum())))
     epochs = reference["spec"]["epochs"] * kept
     return epochs / sum(trained(t) for t in reference["trials"])

@@ -9,7 +9,7 @@ pruner stopped, the final value the trial would have reached. ``bench.accounting
 study against it; ``bench.pruning_report`` writes the report.
 
 Resumable: each finished study is one JSON line in ``bench/results/pruning_<task>.jsonl``;
-rerunning skips them (the studies live in ``bench/results/.pruning/<task>.db``, which the
+rerunning skips them (the studies live in ``.pruning/<task>.db`` beside that file, which the
 pre-trained variant needs). ``--report`` only rewrites the report and plots from the lines.
 
 Trial n is the same network in every study only where the floating-point results are the same:
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -47,7 +46,7 @@ from bench.pruning_report import report
 from bench.rules import VARIANTS, service_pruner
 from service.api.app import PREFIX
 from service.config import ServiceSettings
-from service.local import local_coordinator
+from service.local import local_coordinator, spawn_workers
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -99,7 +98,7 @@ class Bench:
                   f"again here ({json.dumps(self.env)})", flush=True)
 
     def run(self) -> None:
-        work = RESULTS / ".pruning"
+        work = self.out.parent / ".pruning"  # the studies live beside their lines
         work.mkdir(parents=True, exist_ok=True)
         user, worker = secrets.token_hex(16), secrets.token_hex(16)
         settings = ServiceSettings(database_url=f"sqlite:///{work}/{self.task}.db",
@@ -164,17 +163,14 @@ class Bench:
         r = api.post("/studies", json=spec)
         if r.status_code != 201:
             raise SystemExit(f"could not create {actual}: {r.status_code} {r.text}")
-        env = {**os.environ, "AELLE_WORKER_TOKEN": worker, "AELLE_URL": url,
-               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         start = time.perf_counter()
         with contextlib.ExitStack() as files:
             # their logs go to files: a pipe read only at the end could fill up and block them
             logs = [files.enter_context(tempfile.TemporaryFile(mode="w+"))
                     for _ in range(args.workers)]
-            procs = [subprocess.Popen([sys.executable, "-m", "aelle.cli", "worker", "--burst",
-                                       "--name", f"bench-{i}"], env=env, cwd=ROOT,
-                                      stdout=subprocess.DEVNULL, stderr=log, text=True)
-                     for i, log in enumerate(logs)]
+            procs = spawn_workers(url, worker, args.workers, prefix="bench", logs=logs,
+                                  env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+                                  cwd=ROOT, stdout=subprocess.DEVNULL, text=True)
             self.progress(api, actual, procs, start)
             errors = [tail(log) for p, log in zip(procs, logs, strict=True) if p.wait() != 0]
         seconds = time.perf_counter() - start

@@ -132,10 +132,11 @@ def oracle_table(references: list[dict]) -> list[str]:
 
 def wrongly_pruned(rows: list[dict]) -> list[str]:
     """Each better-half trial an AeLLE variant stopped, with the final it would have reached."""
-    return [f"- {x['variant']} seed {x['seed']}: trial {w['number']} {w['params']} stopped at "
-            f"epoch {w['stopped_at']}; it would end at {w['final_would_be']:.4f} (rank "
-            f"{w['rank']} of the reference), max LE then {w['max_le']}"
-            for x in rows if x["variant"].startswith("aelle") for w in x["wrongly_pruned"]]
+    lines = [f"- {x['variant']} seed {x['seed']}: trial {w['number']} {w['params']} stopped at "
+             f"epoch {w['stopped_at']}; it would end at {w['final_would_be']:.4f} (rank "
+             f"{w['rank']} of the reference), max LE then {w['max_le']}"
+             for x in rows if x["variant"].startswith("aelle") for w in x["wrongly_pruned"]]
+    return lines or ["None."]
 
 
 def plot(task: str, rows: list[dict], path: Path) -> None:

@@ -113,3 +113,5 @@ def test_the_oracle_bound_counts_the_start_up_trials_it_must_train():
     assert oracle_share(REFERENCE, 0) == pytest.approx(16 / 25)
     # the start-up trains trials 0-2 through; two of them are the better half already
     assert oracle_share(REFERENCE, 3) == pytest.approx(24 / 25)
+    # a start-up longer than the study trains every trial through, no more
+    assert oracle_share(REFERENCE, 10) == pytest.approx(32 / 25)
