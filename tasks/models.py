@@ -31,6 +31,10 @@ def uniform_(module: nn.Module, p: float, generator: torch.Generator) -> nn.Modu
     return module
 
 
+def _same(t: Tensor) -> Tensor:
+    return t
+
+
 class TorchRecurrent(nn.Module):
     """torch's LSTM / GRU / tanh RNN, returning the last output."""
 
@@ -42,8 +46,8 @@ class TorchRecurrent(nn.Module):
         out, _ = self.rnn(x)
         return out[:, -1]
 
-    def lyapunov_cell(self, state: str = "full") -> Cell:
-        return aelle.cell_for(self.rnn, state)
+    def lyapunov_cell(self, state: str = "full", dtype: torch.dtype | None = None) -> Cell:
+        return aelle.cell_for(self.rnn, state, dtype=dtype)
 
 
 class CellRecurrent(nn.Module):
@@ -64,13 +68,16 @@ class CellRecurrent(nn.Module):
             else:
                 self.register_parameter(name, nn.Parameter(t.clone()))
 
-    def derived_tensors(self) -> dict[str, Tensor]:
+    def derived_tensors(self, convert=_same) -> dict[str, Tensor]:
+        """The derived cell tensors, computed from ``convert`` of this layer's own tensors."""
         return {}
 
-    def cell(self) -> Cell:
-        """The cell with this layer's current (differentiable) tensors."""
-        return dataclasses.replace(self.template, **{n: getattr(self, n) for n in self._fields},
-                                   **self.derived_tensors())
+    def cell(self, convert=_same) -> Cell:
+        """The cell with ``convert`` of this layer's current tensors (by default themselves,
+        differentiable), each converted before any derived tensor is computed from them."""
+        return dataclasses.replace(self.template,
+                                   **{n: convert(getattr(self, n)) for n in self._fields},
+                                   **self.derived_tensors(convert))
 
     def step(self, cell: Cell, s: Tensor, x: Tensor) -> Tensor:
         return cell.step(s, x)
@@ -82,8 +89,10 @@ class CellRecurrent(nn.Module):
             s = self.step(cell, s, x[None, :, t])
         return cell.output(s)[0]
 
-    def lyapunov_cell(self, state: str = "full") -> Cell:
-        cell = self.cell().map_tensors(lambda t: t.detach().clone())
+    def lyapunov_cell(self, state: str = "full", dtype: torch.dtype | None = None) -> Cell:
+        """The cell, detached, in ``dtype`` (default: the layer's): every tensor is converted
+        before a derived one is computed from it, so float64 is exactly the float64 map."""
+        cell = self.cell(lambda t: t.detach().to(dtype=dtype, copy=True))
         return dataclasses.replace(cell, state=state) if isinstance(cell, TwoStateCell) else cell
 
 
@@ -103,9 +112,10 @@ class LipschitzRecurrent(CellRecurrent):
         for name, value in (("beta", beta), ("gamma_a", gamma_a), ("gamma_w", gamma_w)):
             self.register_buffer(name, scalar(value))
 
-    def derived_tensors(self) -> dict[str, Tensor]:
-        return {"mat_a": symmetric_skew(self.raw_a, self.beta, self.gamma_a),
-                "mat_w": symmetric_skew(self.raw_w, self.beta, self.gamma_w)}
+    def derived_tensors(self, convert=_same) -> dict[str, Tensor]:
+        beta = convert(self.beta)
+        return {"mat_a": symmetric_skew(convert(self.raw_a), beta, convert(self.gamma_a)),
+                "mat_w": symmetric_skew(convert(self.raw_w), beta, convert(self.gamma_w))}
 
 
 class NoisyRecurrent(LipschitzRecurrent):

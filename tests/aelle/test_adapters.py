@@ -79,6 +79,22 @@ def test_a_float32_module_analysed_in_float64_is_the_float64_map(module, state):
     assert cell_for(module, state).dtype == torch.float32  # default: the module's own
 
 
+@pytest.mark.parametrize("arch", ["lstm", "gru", "lipschitz", "noisy", "cornn"])
+def test_a_task_layer_gives_its_float64_cell_exactly(arch):
+    from tasks.models import recurrent
+
+    layer = recurrent(arch, 3, 5, 0.5, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for p in layer.parameters():  # full mantissas, so that float32 sums and products round
+            p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    cell = layer.lyapunov_cell("full", dtype=torch.float64)
+    wide = copy.deepcopy(layer).double().lyapunov_cell("full")
+    assert cell.dtype == torch.float64
+    for (name, a), (_, b) in zip(_flat(cell).items(), _flat(wide).items(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+    assert layer.lyapunov_cell("full").dtype == torch.float32
+
+
 def _flat(cell):
     layers = getattr(cell, "layers", (cell,))
     return {f"{i}.{n}": t for i, layer in enumerate(layers) for n, t in layer.tensors().items()}
