@@ -13,10 +13,9 @@ import time
 import httpx
 import pytest
 
+from service.api.app import PREFIX as API
 from service.local import free_port
 from tests.service.support import SETTINGS, USER
-
-API = "/api/v1"
 
 
 @pytest.fixture
