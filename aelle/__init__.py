@@ -7,19 +7,18 @@ from aelle.spectra import Divergence, SpectrumDivergedError, SpectrumResult, lya
 # The model and the pruners pull in scikit-learn and Optuna: loaded on first use, so that the
 # spectrum engine alone imports quickly.
 _LAZY = {
-    "AeLLE": "aelle.model", "AeLLEConfig": "aelle.model", "interpolate": "aelle.model",
-    "AeLLEPruner": "aelle.pruner", "LEThresholdPruner": "aelle.pruner",
-    "ShadowPruner": "aelle.pruner", "StudyMedianPruner": "aelle.curves",
-    "SpectrumStore": "aelle.store", "TrialAttrStore": "aelle.store",
-    "report_spectrum": "aelle.store",
+    "aelle.model": ("AeLLE", "AeLLEConfig", "interpolate"),
+    "aelle.pruners": ("AeLLEPruner", "ByStep", "Decision", "LEThresholdPruner", "ShadowPruner",
+                      "SpectrumStore", "StudyMedianPruner", "TrialAttrStore", "report_spectrum"),
 }
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
+    if name in _WHERE:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return getattr(importlib.import_module(_WHERE[name]), name)
     raise AttributeError(f"module 'aelle' has no attribute {name!r}")
 
 
@@ -27,7 +26,9 @@ __all__ = [
     "AeLLE",
     "AeLLEConfig",
     "AeLLEPruner",
+    "ByStep",
     "Cell",
+    "Decision",
     "Divergence",
     "LEThresholdPruner",
     "LayeredCell",

@@ -4,7 +4,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from aelle.curves import StudyMedianPruner, study_percentile
+from aelle.pruners import StudyMedianPruner
+from aelle.pruners._study_median import study_percentile
 
 
 def test_the_percentile_moves_up_by_the_share_of_stopped_trials():
