@@ -27,7 +27,6 @@ from torch import Tensor
 
 from aelle.cells.base import Cell
 
-
 SPECTRUM_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
