@@ -21,6 +21,7 @@ import sys
 import optuna
 
 import aelle
+from aelle.pruners import SPECTRUM, make
 from tasks import get, run_trial
 from tasks.cli import assignment
 
@@ -49,13 +50,11 @@ def objective_for(task_name: str, settings: dict):
 
 
 def make_pruner(name: str, startup: int, seed: int) -> optuna.pruners.BasePruner:
-    if name == "aelle":
-        return aelle.AeLLEPruner(n_startup_trials=startup, seed=seed, retrain_every=5)
-    if name in ("max_le", "mean_le"):
-        return aelle.LEThresholdPruner(name, n_startup_trials=startup, seed=seed)
+    if name in SPECTRUM:
+        return make(name, n_startup_trials=startup, seed=seed)
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=startup)
-    return optuna.pruners.NopPruner()
+        return make(name, n_startup_trials=startup)
+    return make(name)
 
 
 def run_study(task: str = "smnist", trials: int = 30, startup: int = 10,
@@ -93,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--startup", type=int, default=10, help="trials completed before pruning")
     ap.add_argument("--pruner", default="aelle",
-                    choices=["aelle", "max_le", "mean_le", "median", "none"])
+                    choices=["aelle", "max_le", "mean_le", "median", "study_median", "none"])
     ap.add_argument("--set", type=assignment, action="append", default=[], metavar="NAME=VALUE",
                     help="a task setting, repeatable (e.g. epochs=6)")
     ap.add_argument("--seed", type=int, default=0)

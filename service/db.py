@@ -34,6 +34,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from service.config import ServiceSettings
 
+REASON_LENGTH = 1024       # a stored reason is cut to this
+WORKER_NAME_LENGTH = 256
+
 
 class StoreError(RuntimeError):
     """The database failed (driver or connection error), whatever the backend."""
@@ -64,7 +67,7 @@ class LeaseRow(Base):
     trial_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # Optuna's trial id
     study_id: Mapped[int] = mapped_column(ForeignKey("aelle_studies.study_id"), index=True)
     token: Mapped[str] = mapped_column(String(64))
-    worker: Mapped[str] = mapped_column(String(256))
+    worker: Mapped[str] = mapped_column(String(WORKER_NAME_LENGTH))
     retry_of: Mapped[int | None] = mapped_column(Integer)  # the trial number it runs again
     leased_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -83,16 +86,19 @@ class ReportRow(Base):
     mean_le: Mapped[float | None] = mapped_column(Float)
     decision: Mapped[str | None] = mapped_column(String(16))  # "continue" / "prune"
     prediction: Mapped[float | None] = mapped_column(Float)
-    reason: Mapped[str | None] = mapped_column(String(1024))
+    reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
     model: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
-    def spectrum_array(self) -> np.ndarray | None:
-        return None if self.spectrum is None else np.frombuffer(self.spectrum, dtype="<f8")
 
 
-def pack(spectrum: np.ndarray) -> bytes:
+def pack_spectrum(spectrum: np.ndarray) -> bytes:
+    """A spectrum as stored: float64, little-endian."""
     return np.ascontiguousarray(spectrum, dtype="<f8").tobytes()
+
+
+def unpack_spectrum(blob: bytes | None) -> np.ndarray | None:
+    return None if blob is None else np.frombuffer(blob, dtype="<f8")
 
 
 class ModelRow(Base):

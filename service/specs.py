@@ -1,14 +1,11 @@
-"""A study's specification: what a user submits, validated, and how the coordinator rebuilds
-the study's sampler and pruner from it on every load (Optuna persists neither)."""
+"""A study's specification: what a user submits, and the task's side of it (the settings every
+trial runs with, the search space). :mod:`service.pruning` builds the sampler and pruner."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
-import optuna
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -18,10 +15,7 @@ from optuna.distributions import (
 from pydantic import BaseModel, ConfigDict, Field
 
 import tasks
-from aelle.curves import StudyMedianPruner
-from aelle.model import AeLLEConfig
-from aelle.pruner import AeLLEPruner, LEThresholdPruner, ShadowPruner, SpectrumPruner
-from aelle.store import SpectrumStore
+from aelle.pruners import NAMES as PRUNERS
 
 
 class SpecError(ValueError):
@@ -68,7 +62,6 @@ class DistributionSpec(Strict):
         return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
 
-PRUNERS = ("aelle", "median", "hyperband", "successive_halving", "none", "max_le", "mean_le")
 SAMPLERS = ("tpe", "random")
 
 
@@ -103,7 +96,7 @@ def task_of(spec: StudyCreate):
                         f"{', '.join(tasks.names())}") from None
 
 
-def trial_settings(spec: StudyCreate) -> dict[str, Any]:
+def task_settings(spec: StudyCreate) -> dict[str, Any]:
     """The task settings every trial of the study runs with (epochs included), validated."""
     task = task_of(spec)
     values = dict(spec.settings)
@@ -127,112 +120,3 @@ def search_space(spec: StudyCreate) -> dict[str, BaseDistribution]:
                             f"known: {', '.join(sorted(space))} and the settings")
         space[name] = dist.to_optuna(name)
     return space
-
-
-@dataclass(frozen=True)
-class Pretrained:
-    """An AeLLE model from a previous study of the same task and that study's final values."""
-
-    study: str
-    model: bytes
-    values: list[float]
-
-
-def pretrained_source(spec: StudyCreate) -> str | None:
-    """The study an ``aelle`` pruner takes its model from (``settings.pretrained``), if any."""
-    if spec.pruner.name != "aelle" or "pretrained" not in spec.pruner.settings:
-        return None
-    source = spec.pruner.settings["pretrained"]
-    if not isinstance(source, str) or not source:
-        raise SpecError("pruner.settings.pretrained: give the name of a previous study of the "
-                        "same task")
-    return source
-
-
-def validate(spec: StudyCreate, pretrained: Pretrained | None = None) -> None:
-    """Everything about a spec that can be checked before any trial runs."""
-    trial_settings(spec)
-    search_space(spec)
-    build_sampler(spec)
-    build_pruner(spec, store=None, pretrained=pretrained)
-
-
-def build_sampler(spec: StudyCreate) -> optuna.samplers.BaseSampler:
-    seed = spec.sampler.seed
-    if spec.sampler.name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
-
-
-_ALLOWED = {
-    "aelle": {"n_startup_trials", "quantile", "explore", "seed", "retrain_every", "region",
-              "fallback", "config", "pretrained", "cut_from", "curve", "curve_from"},
-    "max_le": {"threshold", "below", "n_startup_trials", "quantile", "explore", "seed",
-               "retrain_every", "fallback", "curve", "curve_from"},
-    "median": {"n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"},
-    "hyperband": {"min_resource", "max_resource", "reduction_factor"},
-    "successive_halving": {"min_resource", "reduction_factor", "min_early_stopping_rate"},
-    "none": set(),
-}
-_ALLOWED["mean_le"] = _ALLOWED["max_le"]
-
-
-def build_pruner(spec: StudyCreate, store: SpectrumStore | None,
-                 on_fit: Callable[[SpectrumPruner], None] | None = None,
-                 model: bytes | None = None, recorder: Callable | None = None,
-                 completed: Callable | None = None,
-                 pretrained: Pretrained | None = None) -> optuna.pruners.BasePruner:
-    """The study's pruner from its spec (``model``: the last persisted AeLLE model, so that a
-    restarted coordinator decides with it at once and keeps retraining; ``pretrained``: what
-    ``settings.pretrained`` names, resolved by the caller: that model decides from the first
-    report, with the cut taken from its study's final values, and is not retrained)."""
-    p = spec.pruner
-    unknown = sorted(set(p.settings) - _ALLOWED[p.name])
-    if unknown:
-        raise SpecError(f"pruner.settings: unknown for {p.name}: {', '.join(unknown)}; "
-                        f"allowed: {', '.join(sorted(_ALLOWED[p.name])) or 'none'}")
-    kw = dict(p.settings)
-    source = pretrained_source(spec)
-    kw.pop("pretrained", None)
-    if source is not None:
-        if pretrained is None or pretrained.study != source:
-            raise SpecError(f"pruner.settings.pretrained: study {source!r} has no AeLLE model "
-                            "to start from")
-        model = pretrained.model
-        kw.update(reference_values=pretrained.values, retrain=False)
-    try:
-        pruner = _make(p.name, kw, store, on_fit, model, spec,
-                       {"recorder": recorder, "completed": completed})
-    except (ValueError, TypeError) as e:
-        raise SpecError(f"pruner.settings: {e}") from None
-    return ShadowPruner(pruner) if p.shadow else pruner
-
-
-# learning-curve pruners a spectrum pruner can fall back on or hand over to, by name
-CURVES = {"none": lambda: None, "median": optuna.pruners.MedianPruner,
-          "study_median": StudyMedianPruner}
-
-
-def _make(name, kw, store, on_fit, model, spec, hooks):
-    if name in ("aelle", "max_le", "mean_le"):
-        for key in ("fallback", "curve"):  # learning-curve pruners by name
-            name_ = kw.pop(key, "none")
-            if name_ not in CURVES:
-                raise ValueError(f"{key} must be one of {', '.join(CURVES)}, got {name_!r}")
-            kw[key] = CURVES[name_]()
-        kw.setdefault("seed", spec.sampler.seed if spec.sampler.seed is not None else 0)
-        if name == "aelle":
-            config = kw.pop("config", None) or {}
-            if not isinstance(config, dict):
-                raise ValueError("config must be an object of AeLLE settings")
-            kw.setdefault("retrain", True)
-            return AeLLEPruner(config=AeLLEConfig.from_dict(config), store=store,
-                               on_fit=on_fit, model=model, **hooks, **kw)
-        return LEThresholdPruner(name, store=store, on_fit=on_fit, **hooks, **kw)
-    if name == "median":
-        return optuna.pruners.MedianPruner(**kw)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(**kw)
-    if name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(**kw)
-    return optuna.pruners.NopPruner()

@@ -13,8 +13,8 @@ from service.api.deps import UserAuth
 from service.api.routes import studies, work
 from service.api.schemas import Health
 from service.config import ServiceSettings
-from service.coordinator import Conflict, Coordinator, Invalid, NotFound
-from service.db import StoreError
+from service.coordinator import Coordinator
+from service.errors import Conflict, Invalid, NotFound, StoreError
 
 PREFIX = "/api/v1"
 log = logging.getLogger("aelle.service")

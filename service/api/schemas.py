@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from service.specs import StudyCreate
+from service.specs import Strict, StudyCreate
 
 __all__ = ["StudyCreate"]
 
 MAX_EXPONENTS = 16_384
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TrialState(StrEnum):
+    """A trial's state; "diverged" is a network whose loss or state went non-finite."""
+
+    RUNNING = "running"
+    WAITING = "waiting"
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    DIVERGED = "diverged"
+    FAILED = "failed"
+
+
+class Outcome(StrEnum):
+    """What a worker reports at the end of a trial."""
+
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    DIVERGED = "diverged"
+    FAILED = "failed"
 
 
 class BestTrial(BaseModel):
@@ -84,7 +101,7 @@ class ReportPublic(BaseModel):
 
 class ResultCreate(Strict):
     lease: str = Field(min_length=1, max_length=64)
-    state: Literal["complete", "pruned", "diverged", "failed"]
+    state: Outcome
     value: float | None = None
     reason: str | None = Field(None, max_length=4096)
     retry: bool = Field(False, description="failed: queue the trial again with the same "
@@ -94,7 +111,7 @@ class ResultCreate(Strict):
 class ResultPublic(BaseModel):
     trial_id: int
     number: int
-    state: str
+    state: TrialState
     value: float | None
 
 
@@ -104,13 +121,13 @@ class HeartbeatCreate(Strict):
 
 class HeartbeatPublic(BaseModel):
     trial_id: int
-    state: str
+    state: TrialState
 
 
 class TrialPublic(BaseModel):
     number: int
     trial_id: int
-    state: str
+    state: TrialState
     value: float | None
     last_value: float | None
     params: dict[str, Any]

@@ -32,7 +32,9 @@ def test_study_with_the_aelle_pruner_end_to_end():
     # every reported epoch left its spectrum and a recorded decision on the trial
     for t in trials:
         for step in t.intermediate_values:
-            assert len(t.user_attrs[f"aelle:spectrum:{step}"]) == SETTINGS["hidden"]
+            # coRNN and LEM are probed in their full (y, z) state: two vectors of `hidden`
+            two = t.params["arch"] in ("cornn", "lem")
+            assert len(t.user_attrs[f"aelle:spectrum:{step}"]) == SETTINGS["hidden"] * (1 + two)
         assert t.user_attrs["aelle:decision"] in ("fallback", "continue", "prune", "diverged")
     decisions = [t.user_attrs["aelle:decision"] for t in trials]
     assert decisions[:4] == ["fallback"] * 4  # before n_startup_trials complete

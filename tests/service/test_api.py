@@ -3,6 +3,7 @@
 import json
 import time
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -216,12 +217,12 @@ def test_stale_heartbeat_fails_and_requeues_and_the_dead_lease_is_refused(client
     retry = lease(client)
     assert retry["params"] == got["params"] and retry["retry_of"] == got["number"]
     assert coordinator.sweep() == 0
-    # the failed trial's lease is closed and the trial is out of the running trials' caches
+    # the failed trial's lease is closed and the trial no longer tracked as running
     with coordinator.db.session() as s:
         assert s.get(LeaseRow, got["trial_id"]).finished_at is not None
         assert s.get(LeaseRow, retry["trial_id"]).finished_at is None
-    assert got["trial_id"] not in coordinator._leases
-    assert got["trial_id"] not in coordinator._frozen
+    assert not coordinator.leases.tracked(got["trial_id"])
+    assert coordinator.leases.tracked(retry["trial_id"])
 
 
 def test_the_sweep_visits_only_studies_with_trials_in_flight(client, monkeypatch):
@@ -233,13 +234,14 @@ def test_the_sweep_visits_only_studies_with_trials_in_flight(client, monkeypatch
     assert running["study"] == "busy"
     coordinator = client.app.state.coordinator
     visited = []
-    load = coordinator._load
-    monkeypatch.setattr(coordinator, "_load", lambda sid: visited.append(sid) or load(sid))
+    active = coordinator.studies.active
+    monkeypatch.setattr(coordinator.studies, "active",
+                        lambda sid: visited.append(sid) or active(sid))
     assert coordinator.sweep() == 0
     with coordinator.db.session() as s:
         # (the coordinator's own sweeper thread may pass too: the same study)
         assert set(visited) == {s.get(LeaseRow, running["trial_id"]).study_id}
-    assert finished["trial_id"] not in coordinator._leases  # its result closed it
+    assert not coordinator.leases.tracked(finished["trial_id"])  # its result closed it
 
 
 def test_trials_are_ranked_filtered_and_cut(client):
@@ -314,8 +316,12 @@ def test_a_study_pretrained_on_a_previous_one_prunes_from_its_first_report(clien
     assert bad["model"] == model
     # a restarted coordinator's cut counts the trial pruned before, by its prediction
     again = Coordinator(settings)
-    loaded = again._load(again._row("dst").study_id)
-    assert loaded.spectrum_pruner._stopped == {got["trial_id"]: bad["prediction"]}
+    nxt = again.lease("w")
+    answer = again.report(nxt.trial_id, nxt.token, 0, 3.0, [0.05 - 0.3 * i / 7 for i in range(8)])
+    finals = [1.0 + 2 * q for q in (0.0, 0.3, 0.6, 1.0)]
+    cut = float(answer.reason.rsplit("the cut ", 1)[1])
+    assert cut == pytest.approx(float(np.median([*finals, bad["prediction"]])), rel=1e-3)
+    assert cut != pytest.approx(float(np.median(finals)), rel=1e-3)  # forgotten, it would be
 
 
 def test_oversized_and_malformed_bodies_are_refused(client):
@@ -368,10 +374,11 @@ def test_leases_skip_a_spent_study_once_nothing_runs_in_it(client, monkeypatch):
     result(client, retry)
     client.post(f"{API}/studies", json=study(name="next", budget=2), headers=USER)
     coordinator = client.app.state.coordinator
+    names = {coordinator.studies.row(n).study_id: n for n in ("spent", "next")}
     visited = []
-    lease_from = coordinator._lease_from
-    monkeypatch.setattr(coordinator, "_lease_from",
-                        lambda row, worker: visited.append(row.name) or lease_from(row, worker))
+    active = coordinator.studies.active
+    monkeypatch.setattr(coordinator.studies, "active",
+                        lambda sid: visited.append(names[sid]) or active(sid))
     assert lease(client)["study"] == "next"
     assert lease(client)["study"] == "next"
     assert visited == ["spent", "next", "next"]  # looked at once, then skipped

@@ -14,69 +14,68 @@ from service.api.schemas import (
     StudyPublic,
     TrialDetail,
     TrialsPublic,
+    TrialState,
 )
 
 router = APIRouter(prefix="/studies", tags=["studies"], dependencies=UserAuth)
 
-States = Literal["running", "waiting", "complete", "pruned", "diverged", "failed"]
-
-
 @router.post("", response_model=StudyPublic, status_code=status.HTTP_201_CREATED)
-def create_study(spec: StudyCreate, c: CoordinatorDep):
+def create_study(spec: StudyCreate, coordinator: CoordinatorDep):
     """Create a study: task, search space (default: the task's), direction, sampler, pruner,
     budget, epochs per trial."""
-    return c.create_study(spec)
+    return coordinator.create_study(spec)
 
 
 @router.get("", response_model=StudiesPublic)
-def list_studies(c: CoordinatorDep):
+def list_studies(coordinator: CoordinatorDep):
     """Every study, oldest first, with its counts."""
-    data = c.list_studies()
+    data = coordinator.list_studies()
     return {"data": data, "count": len(data)}
 
 
 @router.get("/{name}", response_model=StudyPublic)
-def get_study(name: str, c: CoordinatorDep):
+def get_study(name: str, coordinator: CoordinatorDep):
     """One study: counts by state, budget used, the best trial."""
-    return c.summary(name)
+    return coordinator.summary(name)
 
 
 @router.get("/{name}/spec", response_model=StudyCreate)
-def get_spec(name: str, c: CoordinatorDep):
+def get_spec(name: str, coordinator: CoordinatorDep):
     """The specification the study was created with."""
-    return c.spec(name)
+    return coordinator.spec(name)
 
 
 @router.post("/{name}/stop", response_model=StudyPublic)
-def stop_study(name: str, c: CoordinatorDep):
+def stop_study(name: str, coordinator: CoordinatorDep):
     """Lease no more trials of this study; running trials finish."""
-    return c.stop_study(name)
+    return coordinator.stop_study(name)
 
 
 @router.get("/{name}/trials", response_model=TrialsPublic)
-def list_trials(name: str, c: CoordinatorDep, state: States | None = None,
+def list_trials(name: str, coordinator: CoordinatorDep, state: TrialState | None = None,
                 top: int | None = Query(None, ge=1, le=100_000),
                 order: Literal["value", "number"] = "value"):
     """Trials ranked by value (best first; trials without a value last), optionally filtered
     by state and cut to the top k."""
-    data = c.trials(name, state=state, top=top, order=order)
+    data = coordinator.trials(name, state=state, top=top, order=order)
     return {"data": data, "count": len(data)}
 
 
 @router.get("/{name}/trials/{number}", response_model=TrialDetail)
-def get_trial(name: str, number: Annotated[int, Path(ge=0, le=2**31 - 1)], c: CoordinatorDep):
+def get_trial(name: str, number: Annotated[int, Path(ge=0, le=2**31 - 1)],
+              coordinator: CoordinatorDep):
     """One trial with its value, spectrum and decision at every epoch."""
-    return c.trial(name, number)
+    return coordinator.trial(name, number)
 
 
 @router.get("/{name}/model", response_model=ModelStatus)
-def model_status(name: str, c: CoordinatorDep):
+def model_status(name: str, coordinator: CoordinatorDep):
     """The study's AeLLE model: the version in use, the latest persisted one and its metrics."""
-    return c.model_status(name)
+    return coordinator.model_status(name)
 
 
 @router.get("/{name}/model/bytes", response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}}})
-def model_bytes(name: str, c: CoordinatorDep):
+def model_bytes(name: str, coordinator: CoordinatorDep):
     """The latest AeLLE model as bytes (``aelle.AeLLE.from_bytes`` reads it)."""
-    return Response(c.model_bytes(name), media_type="application/octet-stream")
+    return Response(coordinator.model_bytes(name), media_type="application/octet-stream")

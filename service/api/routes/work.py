@@ -30,27 +30,27 @@ TrialId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the trial id of t
 
 
 @router.post("/leases", response_model=LeasePublic | NoWork)
-async def lease(body: LeaseRequest, c: CoordinatorDep):
+async def lease(body: LeaseRequest, coordinator: CoordinatorDep):
     """A trial to run (trial id, task, parameters, settings, lease), or "no work"."""
-    got = await run_in_threadpool(c.lease, body.worker)
+    got = await run_in_threadpool(coordinator.lease, body.worker)
     return NoWork() if got is None else got
 
 
 @router.post("/trials/{trial_id}/reports", response_model=ReportPublic)
-async def report(trial_id: TrialId, body: ReportCreate, c: CoordinatorDep):
+async def report(trial_id: TrialId, body: ReportCreate, coordinator: CoordinatorDep):
     """One epoch's validation value and spectrum; the answer says continue or prune."""
-    return await run_in_threadpool(c.report, trial_id, body.lease, body.epoch, body.value,
+    return await run_in_threadpool(coordinator.report, trial_id, body.lease, body.epoch, body.value,
                                    body.spectrum)
 
 
 @router.post("/trials/{trial_id}/heartbeat", response_model=HeartbeatPublic)
-async def heartbeat(trial_id: TrialId, body: HeartbeatCreate, c: CoordinatorDep):
+async def heartbeat(trial_id: TrialId, body: HeartbeatCreate, coordinator: CoordinatorDep):
     """The worker is alive and still on this trial."""
-    return await run_in_threadpool(c.heartbeat, trial_id, body.lease)
+    return await run_in_threadpool(coordinator.heartbeat, trial_id, body.lease)
 
 
 @router.post("/trials/{trial_id}/result", response_model=ResultPublic)
-async def result(trial_id: TrialId, body: ResultCreate, c: CoordinatorDep):
+async def result(trial_id: TrialId, body: ResultCreate, coordinator: CoordinatorDep):
     """The trial's outcome: complete (final value), pruned, diverged or failed (reason)."""
-    return await run_in_threadpool(c.finish, trial_id, body.lease, body.state, body.value,
+    return await run_in_threadpool(coordinator.finish, trial_id, body.lease, body.state, body.value,
                                    body.reason, body.retry)

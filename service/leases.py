@@ -1,0 +1,206 @@
+"""Leases: which worker runs which trial, with budgets exact under concurrency; heartbeats;
+and the sweep that fails trials whose worker went silent (Optuna queues their retries).
+
+Each running trial this process knows of is one :class:`RunningTrial`, evicted with its lock
+when the trial stops running."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import func, insert, select, update
+
+from service.api.schemas import HeartbeatPublic, LeasePublic
+from service.api.schemas import TrialState as State
+from service.db import WORKER_NAME_LENGTH, Database, LeaseRow, StudyRow
+from service.errors import Conflict, NotFound
+from service.optuna_compat import ask, fail_stale, frozen_of, trial_id
+from service.specs import task_of
+from service.studies import ActiveStudy, StudyCatalog, state_of
+
+log = logging.getLogger("aelle.service")
+
+
+@dataclass
+class RunningTrial:
+    """A leased trial as this process tracks it."""
+
+    trial_id: int
+    study_id: int
+    token: str
+    frozen: FrozenTrial | None = None    # kept up to date by its reports (cheaper than a read)
+    last_beat: float = -1e9              # when a heartbeat was last recorded (monotonic)
+    spectrum_size: int | None = None     # the exponents its reports carry
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class LeaseBook:
+    def __init__(self, db: Database, storage: RDBStorage, studies: StudyCatalog,
+                 heartbeat_interval: int):
+        self.db, self.storage, self.studies = db, storage, studies
+        self._interval = heartbeat_interval
+        self._running: dict[int, RunningTrial] = {}
+        self._study_locks: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._exhausted: set[int] = set()  # studies whose budget is spent, nothing running
+
+    # ---- leasing
+    def lease(self, worker: str) -> LeasePublic | None:
+        """A trial to run, from the oldest active study with budget left; None: no work."""
+        for row in self.studies.open_rows():
+            if row.study_id in self._exhausted:
+                continue
+            got = self._lease_from(row, worker)
+            if got is not None:
+                return got
+        return None
+
+    def _lease_from(self, row: StudyRow, worker: str) -> LeasePublic | None:
+        active = self.studies.active(row.study_id)
+        # Budgets hold across threads (lock) and coordinator processes (advisory lock). Only
+        # the count and the new trial are made under the locks; sampling the parameters (TPE
+        # reads the study's trials) happens outside, so that leases do not queue behind it.
+        with self._study_lock(row.study_id), self.db.advisory_lock(row.study_id):
+            waiting = self._waiting(row.study_id)
+            if not waiting and self.studies.used(row.study_id) >= row.budget:
+                if self._open_leases(row.study_id):
+                    return None
+                # Nothing runs. Retries come from running trials and are queued before their
+                # lease closes, so one queued meanwhile is seen now; without one the study never
+                # has work again (no process starts a trial past the budget): later leases skip
+                # it without a query.
+                waiting = self._waiting(row.study_id)
+                if not waiting:
+                    self._exhausted.add(row.study_id)
+                    return None
+            trial = ask(active.study)
+            tid = trial_id(trial)
+            self.storage.record_heartbeat(tid)
+            retry_of = (self.storage.get_trial_system_attrs(tid).get("failed_trial")
+                        if waiting else None)
+            token = secrets.token_hex(16)
+            with self.db.session() as s:  # every lease is a new trial: a plain insert
+                s.execute(insert(LeaseRow), [{
+                    "trial_id": tid, "study_id": row.study_id, "token": token,
+                    "worker": worker[:WORKER_NAME_LENGTH], "leased_at": dt.datetime.now(dt.UTC),
+                    "retry_of": retry_of}])
+            running = RunningTrial(tid, row.study_id, token, last_beat=time.monotonic())
+            with self._guard:
+                self._running[tid] = running
+        params = task_of(active.spec).suggest(trial, active.space)
+        running.frozen = frozen_of(trial)
+        return LeasePublic(study=row.name, trial_id=tid, number=trial.number,
+                           task=active.spec.task, params=params, settings=active.settings,
+                           token=token, heartbeat_interval=self._interval, retry_of=retry_of)
+
+    def _study_lock(self, sid: int) -> threading.Lock:
+        with self._guard:
+            return self._study_locks.setdefault(sid, threading.Lock())
+
+    def _waiting(self, sid: int) -> list[FrozenTrial]:
+        return self.storage.get_all_trials(sid, deepcopy=False, states=(TrialState.WAITING,))
+
+    def _open_leases(self, sid: int) -> int:
+        with self.db.session() as s:
+            return s.scalar(select(func.count()).select_from(LeaseRow).where(
+                LeaseRow.study_id == sid, LeaseRow.finished_at.is_(None)))
+
+    # ---- a lease in use
+    def verify(self, tid: int, token: str) -> tuple[RunningTrial, ActiveStudy]:
+        """The trial whose lease ``token`` is, and its study. An open lease is tracked from
+        then on (a trial's token never changes); a finished one is not (Optuna's storage
+        refuses what comes late)."""
+        with self._guard:
+            running = self._running.get(tid)
+        if running is None:
+            with self.db.session() as s:
+                lease = s.get(LeaseRow, tid)
+            if lease is None:
+                raise NotFound(f"trial {tid} was never leased")
+            running = RunningTrial(tid, lease.study_id, lease.token)
+            if lease.finished_at is None:
+                with self._guard:
+                    running = self._running.setdefault(tid, running)
+        if not secrets.compare_digest(running.token.encode(), token.encode()):
+            raise Conflict(f"trial {tid}: this lease is not the trial's current lease")
+        return running, self.studies.active(running.study_id)
+
+    def frozen(self, running: RunningTrial) -> FrozenTrial:
+        if running.frozen is None:
+            running.frozen = self.storage.get_trial(running.trial_id)
+        return running.frozen
+
+    def heartbeat(self, tid: int, token: str) -> HeartbeatPublic:
+        self.verify(tid, token)
+        trial = self.storage.get_trial(tid)
+        if trial.state != TrialState.RUNNING:
+            raise Conflict(f"trial {tid} is {state_of(trial)}: stop working on it")
+        self.storage.record_heartbeat(tid)
+        return HeartbeatPublic(trial_id=tid, state=State.RUNNING)
+
+    def beat(self, running: RunningTrial) -> None:
+        """A report is a sign of life: record it as a heartbeat, at most twice an interval."""
+        now = time.monotonic()
+        if now - running.last_beat >= self._interval / 2:
+            self.storage.record_heartbeat(running.trial_id)
+            running.last_beat = now
+
+    def close(self, tid: int) -> None:
+        """The trial stopped running: its lease is finished and this process forgets it."""
+        with self.db.session() as s:
+            s.execute(update(LeaseRow).where(LeaseRow.trial_id == tid,
+                                             LeaseRow.finished_at.is_(None))
+                      .values(finished_at=dt.datetime.now(dt.UTC)))
+        self._forget(tid)
+
+    def _forget(self, tid: int) -> None:
+        with self._guard:
+            self._running.pop(tid, None)
+
+    def tracked(self, tid: int) -> bool:
+        """This process tracks the trial as running."""
+        with self._guard:
+            return tid in self._running
+
+    # ---- the stale-trial sweep
+    def sweep(self) -> int:
+        """Fail the running trials whose heartbeat is stale (their retries are queued by
+        Optuna's callback); returns how many were failed.
+
+        Only studies with open leases are visited (a running trial always has one), so the
+        cost follows the work in flight, not every study the database ever held; a lease whose
+        trial stopped running is closed, and the trial is forgotten."""
+        with self.db.session() as s:
+            open_leases = s.execute(select(LeaseRow.study_id, LeaseRow.trial_id)
+                                    .where(LeaseRow.finished_at.is_(None))).all()
+        by_study: dict[int, set[int]] = defaultdict(set)
+        for sid, tid in open_leases:
+            by_study[sid].add(tid)
+        failed = 0
+        for sid, tids in by_study.items():
+            fail_stale(self.studies.active(sid).study)
+            running = {trial_id(t) for t in self.storage.get_all_trials(
+                sid, deepcopy=False, states=(TrialState.RUNNING,))}
+            ended = tids - running
+            if not ended:
+                continue
+            # stale-failed here or in a pass that stopped before this point; a trial whose
+            # result was posted meanwhile closes its own lease and is not counted
+            failed += sum(self.storage.get_trial(t).state == TrialState.FAIL for t in ended)
+            with self.db.session() as s:
+                s.execute(update(LeaseRow).where(LeaseRow.trial_id.in_(ended),
+                                                 LeaseRow.finished_at.is_(None))
+                          .values(finished_at=dt.datetime.now(dt.UTC)))
+            for tid in ended:
+                self._forget(tid)
+        if failed:
+            log.info("failed %d stale trial(s); retries queued", failed)
+        return failed

@@ -1,0 +1,73 @@
+"""Every use the coordinator makes of Optuna's private or experimental surface, in one place.
+
+Optuna's public API has no trial or study id on its handles, no cheap way to see the running
+trial a ``Trial`` holds, and marks its heartbeat machinery experimental; the coordinator needs
+all three. ``tests/service/test_optuna_compat.py`` pins them against the installed Optuna.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import warnings
+from collections.abc import Iterator
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
+from optuna.trial import FrozenTrial
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Without Optuna's "experimental" warnings (heartbeats) and its warning that heartbeats
+    are meant for ``optimize()`` (the coordinator records them for its workers)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message=".*heartbeat.*", category=UserWarning)
+        yield
+
+
+def study_id(study: optuna.Study) -> int:
+    return study._study_id
+
+
+def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
+    return trial._trial_id
+
+
+def storage(url: str, engine_kwargs: dict, *, heartbeat_interval: int, grace_period: int,
+            max_retry: int) -> RDBStorage:
+    """Optuna's RDB storage with heartbeats: a trial silent for ``grace_period`` seconds is
+    failed and queued again (at most ``max_retry`` times)."""
+    with quiet():
+        return RDBStorage(url, engine_kwargs=engine_kwargs,
+                          heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                              max_retry=max_retry))
+
+
+def ask(study: optuna.Study) -> optuna.Trial:
+    with quiet():
+        return study.ask()
+
+
+def frozen_of(trial: optuna.Trial) -> FrozenTrial:
+    """The running trial as its pruner will see it. The Trial keeps its own FrozenTrial up to
+    date as parameters are suggested; a copy of that saves reading it back from the storage."""
+    cached = getattr(trial, "_cached_frozen_trial", None)
+    if cached is None:
+        return trial.study._storage.get_trial(trial_id(trial))
+    return copy.deepcopy(cached)
+
+
+def fail_stale(study: optuna.Study) -> None:
+    """Fail the study's running trials whose heartbeat is stale (their retries are queued)."""
+    with quiet():
+        fail_stale_trials(study)
+
+
+def requeue(study: optuna.Study, failed: FrozenTrial, max_retry: int) -> None:
+    """Queue a failed trial again with the same parameters, as a stale heartbeat would: the
+    worker stopped, not the trial. Optuna's retry callback does exactly this."""
+    with quiet():
+        RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, failed)

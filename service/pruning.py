@@ -1,0 +1,112 @@
+"""A study's sampler and pruner, rebuilt from its stored spec whenever a process first uses the
+study (Optuna persists neither). Names and options come from :func:`aelle.pruners.make`; the
+service adds what only it knows: where spectra live, what to do with a new model, the model a
+restarted coordinator left, and a previous study's model to start from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import optuna
+
+from aelle.pruners import (
+    SPECTRUM,
+    DecidingPruner,
+    PrunerHooks,
+    ShadowPruner,
+    SpectrumPruner,
+    SpectrumStore,
+    deciding,
+    make,
+    options_of,
+)
+from service.specs import SpecError, StudyCreate, search_space, task_settings
+
+# options that carry objects or steer threads: for the coordinator to set, not a study's spec
+_INTERNAL = frozenset({"hooks", "model", "retrain", "background", "reference_values"})
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """An AeLLE model from a previous study of the same task and that study's final values."""
+
+    study: str
+    model: bytes
+    values: list[float]
+
+
+class ServiceHooks(PrunerHooks):
+    """Spectra from the reports table; each new model handed to ``on_fit`` (persisted). The
+    coordinator calls ``decide()`` and stores decisions itself, so ``record`` stays unused."""
+
+    def __init__(self, store: SpectrumStore | None,
+                 on_fit: Callable[[SpectrumPruner], None] | None = None):
+        super().__init__(store)
+        self._on_fit = on_fit
+
+    def on_fit(self, pruner: SpectrumPruner) -> None:
+        if self._on_fit is not None:
+            self._on_fit(pruner)
+
+
+def pretrained_source(spec: StudyCreate) -> str | None:
+    """The study an ``aelle`` pruner takes its model from (``settings.pretrained``), if any."""
+    if spec.pruner.name != "aelle" or "pretrained" not in spec.pruner.settings:
+        return None
+    source = spec.pruner.settings["pretrained"]
+    if not isinstance(source, str) or not source:
+        raise SpecError("pruner.settings.pretrained: give the name of a previous study of the "
+                        "same task")
+    return source
+
+
+def validate(spec: StudyCreate, pretrained: Pretrained | None = None) -> None:
+    """Everything about a spec that can be checked before any trial runs."""
+    task_settings(spec)
+    search_space(spec)
+    build_sampler(spec)
+    build_pruner(spec, ServiceHooks(None), pretrained=pretrained)
+
+
+def build_sampler(spec: StudyCreate) -> optuna.samplers.BaseSampler:
+    seed = spec.sampler.seed
+    if spec.sampler.name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def build_pruner(spec: StudyCreate, hooks: PrunerHooks, model: bytes | None = None,
+                 pretrained: Pretrained | None = None) -> DecidingPruner:
+    """The study's pruner from its spec. ``model``: the last persisted AeLLE model, so that a
+    restarted coordinator decides with it at once and keeps retraining; ``pretrained``: what
+    ``settings.pretrained`` names, resolved by the caller: that model decides from the first
+    report, with the cut taken from its study's final values, and is not retrained."""
+    p = spec.pruner
+    allowed = sorted(set(options_of(p.name)) - _INTERNAL
+                     | ({"pretrained"} if p.name == "aelle" else set()))
+    unknown = sorted(set(p.settings) - set(allowed))
+    if unknown:
+        raise SpecError(f"pruner.settings: unknown for {p.name}: {', '.join(unknown)}; "
+                        f"allowed: {', '.join(allowed) or 'none'}")
+    options = dict(p.settings)
+    options.pop("pretrained", None)
+    source = pretrained_source(spec)
+    if source is not None:
+        if pretrained is None or pretrained.study != source:
+            raise SpecError(f"pruner.settings.pretrained: study {source!r} has no AeLLE model "
+                            "to start from")
+        model = pretrained.model
+        options.update(reference_values=pretrained.values, retrain=False)
+    if p.name in SPECTRUM:
+        options.setdefault("seed", spec.sampler.seed if spec.sampler.seed is not None else 0)
+        options["hooks"] = hooks
+        if p.name == "aelle":
+            options.setdefault("retrain", True)
+            options.update(model=model, background=True)
+    try:
+        pruner = make(p.name, **options)
+    except (ValueError, TypeError) as e:
+        raise SpecError(f"pruner.settings: {e}") from None
+    pruner = deciding(pruner, hooks)
+    return ShadowPruner(pruner) if p.shadow else pruner
