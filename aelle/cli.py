@@ -24,7 +24,6 @@ from aelle.cells.base import TwoStateCell
 from aelle.spectra import SpectrumDivergedError, lyapunov_spectrum
 
 GROUP = "aelle.commands"
-LAYERED = ("rnn", "lstm", "gru")
 
 
 class CommandError(Exception):
@@ -76,8 +75,9 @@ def build_cell(arch: str, input_size: int, hidden: int, layers: int, p: float, s
                nonlinearity: str, seed: int):
     """A network of ``arch`` with weights uniform on [-p, p], as an analysable cell."""
     cls = get(arch)
-    if layers > 1 and arch not in LAYERED:
-        raise ValueError(f"--layers > 1 is supported for {', '.join(LAYERED)}, not {arch}")
+    if layers > 1 and not get(arch).layerable:
+        layerable = ", ".join(n for n in names() if get(n).layerable)
+        raise ValueError(f"--layers > 1 is supported for {layerable}, not {arch}")
     g = torch.Generator().manual_seed(seed)
     kw = {}
     if issubclass(cls, TwoStateCell):

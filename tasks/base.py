@@ -142,8 +142,10 @@ class TrialRun(ABC):
         """The validation loss of the network as it is now."""
 
     @abstractmethod
-    def lyapunov_cell(self, state: str) -> Cell:
-        """The trained network as an analysable cell (weights copied)."""
+    def lyapunov_cell(self, state: str, dtype: torch.dtype | None = None) -> Cell:
+        """The trained network as an analysable cell (weights copied; each converted to
+        ``dtype`` before any is combined with another, so that a float32 network analysed in
+        float64 is exactly the float64 map)."""
 
     @abstractmethod
     def spectrum_probe(self) -> SpectrumProbe:

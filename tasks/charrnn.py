@@ -108,8 +108,8 @@ class CharLSTM(nn.Module):
         out, _ = self.lstm(nn.functional.one_hot(ids, self.vocab).float())
         return self.decoder(self.dropout(out))
 
-    def lyapunov_cell(self, state: str = "full") -> Cell:
-        return aelle.cell_for(self.lstm, state)
+    def lyapunov_cell(self, state: str = "full", dtype: torch.dtype | None = None) -> Cell:
+        return aelle.cell_for(self.lstm, state, dtype=dtype)
 
 
 class CharRNNRun(SupervisedRun):

@@ -124,8 +124,11 @@ class SignalRun(TrialRun):
         self.probe_states = states
         return float((z - self.target).abs().mean())
 
-    def lyapunov_cell(self, state: str) -> Cell:
-        return self.cell.map_tensors(lambda t: t.clone())
+    def lyapunov_cell(self, state: str, dtype: torch.dtype | None = None) -> Cell:
+        # nothing is combined: converting the copy is exact
+        return self.cell.map_tensors(
+            lambda t: t.to(dtype, copy=True) if dtype is not None and t.is_floating_point()
+            else t.clone())
 
     def spectrum_probe(self) -> SpectrumProbe:
         if self.probe_states is None:

@@ -72,8 +72,8 @@ class SequenceClassifier(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # (B, T, I) -> (B, classes)
         return self.readout(self.core(x))
 
-    def lyapunov_cell(self, state: str = "full") -> Cell:
-        return self.core.lyapunov_cell(state=state)
+    def lyapunov_cell(self, state: str = "full", dtype: torch.dtype | None = None) -> Cell:
+        return self.core.lyapunov_cell(state=state, dtype=dtype)
 
 
 def load(settings: SMNISTSettings) -> tuple[data.Images, data.Images]:

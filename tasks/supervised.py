@@ -71,8 +71,8 @@ class SupervisedRun(TrialRun):
             count += len(y)
         return float(total) / count
 
-    def lyapunov_cell(self, state: str) -> Cell:
-        return aelle.cell_for(self.model, state)
+    def lyapunov_cell(self, state: str, dtype: torch.dtype | None = None) -> Cell:
+        return aelle.cell_for(self.model, state, dtype=dtype)
 
     def spectrum_probe(self) -> SpectrumProbe:
         return self.probe

@@ -127,9 +127,9 @@ class ProbeOverflow(ArithmeticError):
 def spectrum_of(run, settings: Settings) -> np.ndarray:
     """The run's Lyapunov spectrum now, as settings say; ProbeOverflow if it is not finite."""
     probe = run.spectrum_probe()
-    cell = run.lyapunov_cell(settings.spectrum_state)
-    k = settings.spectrum_k if settings.spectrum_k is None else min(settings.spectrum_k, cell.dim)
     dtype = SPECTRUM_DTYPES[settings.spectrum_dtype]
+    cell = run.lyapunov_cell(settings.spectrum_state, dtype=dtype)
+    k = settings.spectrum_k if settings.spectrum_k is None else min(settings.spectrum_k, cell.dim)
     try:
         res = aelle.lyapunov_spectrum(cell, probe.inputs, warmup=probe.warmup, k=k,
                                       t_on=settings.spectrum_t_on, h0=probe.h0, dtype=dtype)
