@@ -44,7 +44,7 @@ from bench.accounting import read_lines
 from bench.machine import environment
 from bench.pruning_report import report
 from bench.rules import VARIANTS, service_pruner
-from service.api.app import PREFIX
+from service.api import API_PREFIX as PREFIX
 from service.config import ServiceSettings
 from service.local import local_coordinator, spawn_workers
 

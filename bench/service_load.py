@@ -41,7 +41,7 @@ import numpy as np
 import optuna
 import psycopg
 
-from service.api.app import PREFIX
+from service.api import API_PREFIX as PREFIX
 
 EPOCHS = 20
 SIZE = 256

@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 
 from aelle.cli import table
-from service.api.app import PREFIX as API_PREFIX
+from service.api import API_PREFIX
 from service.config import ServiceSettings
 from service.local import local_coordinator, spawn_workers, torch_threads_for_the_coordinator
 from service.user_cli import trial_rows

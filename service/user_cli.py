@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from aelle.cli import CommandError, assignment, table
-from service.api.app import PREFIX as API_PREFIX
+from service.api import API_PREFIX
 from service.config import ClientSettings
 
 REQUEST_TIMEOUT = 60.0  # seconds; creating a study may wait for the database's locks

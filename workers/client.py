@@ -18,7 +18,7 @@ import httpx
 from workers.config import WorkerSettings
 
 log = logging.getLogger("aelle.worker")
-# The server's routes live under the same prefix (service.api.app.PREFIX); the worker does not
+# The server's routes live under the same prefix (service.api.API_PREFIX); the worker does not
 # import the service, so it spells the prefix itself.
 API_PREFIX = "/api/v1"
 TRANSIENT_STATUS = {502, 503, 504}

@@ -9,6 +9,7 @@ import logging
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from service.api import API_PREFIX
 from service.api.deps import UserAuth
 from service.api.routes import studies, work
 from service.api.schemas import Health
@@ -16,7 +17,6 @@ from service.config import ServiceSettings
 from service.coordinator import Coordinator
 from service.errors import Conflict, Invalid, NotFound, StoreError
 
-PREFIX = "/api/v1"
 log = logging.getLogger("aelle.service")
 
 
@@ -88,7 +88,7 @@ def create_app(settings: ServiceSettings | None = None,
     app.state.settings = settings
     app.state.coordinator = coordinator
 
-    api = APIRouter(prefix=PREFIX)
+    api = APIRouter(prefix=API_PREFIX)
 
     @api.get("/health", response_model=Health, tags=["health"])
     def health(request: Request):

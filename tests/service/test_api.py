@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from service.api import API_PREFIX
 from service.api.app import create_app
 from service.coordinator import Coordinator
 from service.db import LeaseRow
 from tests.service.support import SETTINGS, USER, WORKER, service_settings, study
 
-API = "/api/v1"
+API = API_PREFIX
 
 
 def lease(client, worker="w"):

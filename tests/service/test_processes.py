@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from service.api.app import PREFIX as API
+from service.api import API_PREFIX as API
 from service.local import free_port
 from tests.service.support import SETTINGS, USER
 
