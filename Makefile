@@ -21,10 +21,10 @@ test: lint
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed
-	$(BIN)/python bench/spectrum_speed.py
-	$(BIN)/python bench/tasks_speed.py
-	$(BIN)/python bench/classify.py
-	$(BIN)/python bench/aelle_speed.py
+	$(BIN)/python -m bench.spectrum_speed
+	$(BIN)/python -m bench.tasks_speed
+	$(BIN)/python -m bench.classify
+	$(BIN)/python -m bench.aelle_speed
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

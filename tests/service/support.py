@@ -1,5 +1,8 @@
 """Helpers of the service and worker tests: tokens, a tiny study, a real uvicorn server."""
 
+import json
+
+from service.api import API_PREFIX as API
 from service.config import ServiceSettings
 from service.local import local_coordinator
 from tests.tasks.conftest import TINY
@@ -27,3 +30,24 @@ def service_settings(url, **kw):
 def serving(settings):
     """A real uvicorn coordinator in a thread; yields its base URL."""
     return local_coordinator(settings)
+
+
+def lease(client, worker="w"):
+    r = client.post(f"{API}/leases", json={"worker": worker}, headers=WORKER)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def report(client, got, epoch=0, value=2.0, spectrum=None, size=8):
+    body = {"lease": got["token"], "epoch": epoch, "value": value,
+            "spectrum": [0.1] * size if spectrum is None else spectrum}
+    # json.dumps writes NaN and Infinity (httpx's json= refuses them): what a careless client
+    # would send
+    return client.post(f"{API}/trials/{got['trial_id']}/reports", content=json.dumps(body),
+                       headers={**WORKER, "content-type": "application/json"})
+
+
+def result(client, got, state="complete", value=1.0, **kw):
+    return client.post(f"{API}/trials/{got['trial_id']}/result",
+                       json={"lease": got["token"], "state": state, "value": value, **kw},
+                       headers=WORKER)

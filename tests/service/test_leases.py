@@ -1,0 +1,93 @@
+"""Leases through the API: exact budgets, retries, heartbeats and the stale-trial sweep."""
+
+import time
+
+from service.db import LeaseRow
+from tests.service.support import API, USER, WORKER, lease, report, result, study
+
+
+def test_budget_is_exact_and_no_work_is_a_normal_answer(client):
+    client.post(f"{API}/studies", json=study(budget=2), headers=USER)
+    a, b = lease(client), lease(client)
+    assert a["trial_id"] != b["trial_id"] and a["token"] != b["token"]
+    assert a["task"] == "smnist" and a["settings"]["epochs"] == 2
+    assert a["settings"]["hidden"] == 8 and "arch" in a["params"]
+    assert lease(client) == {"trial_id": None, "detail": "no work"}
+    assert client.get(f"{API}/studies/s", headers=USER).json()["used"] == 2
+
+
+def test_a_handed_back_trial_is_retried_with_its_parameters(client):
+    client.post(f"{API}/studies", json=study(budget=1), headers=USER)
+    first = lease(client)
+    r = result(client, first, state="failed", value=None, reason="worker stopped", retry=True)
+    assert r.json()["state"] == "failed"
+    again = lease(client)
+    assert again["params"] == first["params"] and again["retry_of"] == first["number"]
+    assert lease(client)["trial_id"] is None  # the retry replaced it: the budget still holds
+    assert client.get(f"{API}/studies/s", headers=USER).json()["used"] == 1
+
+
+def test_stale_heartbeat_fails_and_requeues_and_the_dead_lease_is_refused(client):
+    client.post(f"{API}/studies", json=study(budget=1), headers=USER)
+    got = lease(client)
+    beat = client.post(f"{API}/trials/{got['trial_id']}/heartbeat",
+                       json={"lease": got["token"]}, headers=WORKER)
+    assert beat.json() == {"trial_id": got["trial_id"], "state": "running"}
+    coordinator = client.app.state.coordinator
+    deadline = time.monotonic() + 20
+    while client.get(f"{API}/studies/s", headers=USER).json()["counts"].get("failed", 0) == 0:
+        assert time.monotonic() < deadline, "the stale trial was never failed"
+        time.sleep(0.3)
+    r = report(client, got)
+    assert r.status_code == 409 and "failed" in r.json()["detail"]
+    beat = client.post(f"{API}/trials/{got['trial_id']}/heartbeat",
+                       json={"lease": got["token"]}, headers=WORKER)
+    assert beat.status_code == 409
+    retry = lease(client)
+    assert retry["params"] == got["params"] and retry["retry_of"] == got["number"]
+    assert coordinator.sweep() == 0
+    # the failed trial's lease is closed and the trial no longer tracked as running
+    with coordinator.db.session() as s:
+        assert s.get(LeaseRow, got["trial_id"]).finished_at is not None
+        assert s.get(LeaseRow, retry["trial_id"]).finished_at is None
+    assert not coordinator.leases.tracked(got["trial_id"])
+    assert coordinator.leases.tracked(retry["trial_id"])
+
+
+def test_the_sweep_visits_only_studies_with_trials_in_flight(client, monkeypatch):
+    for name in ("done", "busy"):
+        client.post(f"{API}/studies", json=study(name=name, budget=1), headers=USER)
+    finished = lease(client)
+    result(client, finished)
+    running = lease(client)
+    assert running["study"] == "busy"
+    coordinator = client.app.state.coordinator
+    visited = []
+    active = coordinator.studies.active
+    monkeypatch.setattr(coordinator.studies, "active",
+                        lambda sid: visited.append(sid) or active(sid))
+    assert coordinator.sweep() == 0
+    with coordinator.db.session() as s:
+        # (the coordinator's own sweeper thread may pass too: the same study)
+        assert set(visited) == {s.get(LeaseRow, running["trial_id"]).study_id}
+    assert not coordinator.leases.tracked(finished["trial_id"])  # its result closed it
+
+
+def test_leases_skip_a_spent_study_once_nothing_runs_in_it(client, monkeypatch):
+    client.post(f"{API}/studies", json=study(name="spent", budget=1), headers=USER)
+    first = lease(client)
+    assert lease(client)["trial_id"] is None  # spent, but its trial runs: it may yet retry
+    result(client, first, state="failed", reason="worker lost", retry=True)
+    retry = lease(client)  # the retry is found although the budget is spent
+    assert retry["retry_of"] == first["number"]
+    result(client, retry)
+    client.post(f"{API}/studies", json=study(name="next", budget=2), headers=USER)
+    coordinator = client.app.state.coordinator
+    names = {coordinator.studies.row(n).study_id: n for n in ("spent", "next")}
+    visited = []
+    active = coordinator.studies.active
+    monkeypatch.setattr(coordinator.studies, "active",
+                        lambda sid: visited.append(names[sid]) or active(sid))
+    assert lease(client)["study"] == "next"
+    assert lease(client)["study"] == "next"
+    assert visited == ["spent", "next", "next"]  # looked at once, then skipped
