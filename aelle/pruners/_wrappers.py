@@ -45,7 +45,24 @@ def deciding(pruner: BasePruner, hooks: PrunerHooks | None = None) -> DecidingPr
     return pruner if isinstance(pruner, DecidingPruner) else PlainPruner(pruner, hooks)
 
 
-class ByStep(DecidingPruner):
+class _Wrapper(DecidingPruner):
+    """A deciding pruner around another: hooks, refits and the spectrum pruner are its."""
+
+    _pruner: DecidingPruner
+
+    @property
+    def hooks(self) -> PrunerHooks:
+        return self._pruner.hooks
+
+    @property
+    def spectrum_pruner(self) -> SpectrumPruner | None:
+        return self._pruner.spectrum_pruner
+
+    def refresh(self, study, completed=None):
+        self._pruner.refresh(study, completed)
+
+
+class ByStep(_Wrapper):
     """The spectrum pruner decides before ``from_step`` (by default only at step 0, the
     untrained network, where a loss curve knows nothing); the learning-curve pruner ``then``
     from there on. The spectrum model's prediction is kept as information, and a trial the
@@ -59,17 +76,6 @@ class ByStep(DecidingPruner):
             raise ValueError("then must be a learning-curve pruner, not a spectrum pruner")
         self._then = check_type("then", then, BasePruner)
         self._from_step = check_int("from_step", from_step, low=1)
-
-    @property
-    def hooks(self) -> PrunerHooks:
-        return self._pruner.hooks
-
-    @property
-    def spectrum_pruner(self) -> SpectrumPruner:
-        return self._pruner
-
-    def refresh(self, study, completed=None):
-        self._pruner.refresh(study, completed)
 
     def decide(self, study, trial, *, spectrum, completed):
         step = trial.last_step
@@ -91,7 +97,7 @@ class ByStep(DecidingPruner):
                         model=version)
 
 
-class ShadowPruner(DecidingPruner):
+class ShadowPruner(_Wrapper):
     """Let every trial run, but record what ``pruner`` would have decided (``shadow`` on the
     decision; the trial's user attributes ``aelle:shadow_prune`` at each step and
     ``aelle:shadow_first_prune_step``): to evaluate a pruner honestly on a study it does not
@@ -104,19 +110,8 @@ class ShadowPruner(DecidingPruner):
         self._pruner = deciding(pruner)
 
     @property
-    def hooks(self) -> PrunerHooks:
-        return self._pruner.hooks
-
-    @property
-    def spectrum_pruner(self) -> SpectrumPruner | None:
-        return self._pruner.spectrum_pruner
-
-    @property
     def wrapped(self) -> DecidingPruner:
         return self._pruner
-
-    def refresh(self, study, completed=None):
-        self._pruner.refresh(study, completed)
 
     def decide(self, study, trial, *, spectrum, completed):
         would = self._pruner.decide(study, trial, spectrum=spectrum, completed=completed)
