@@ -16,6 +16,7 @@ import httpx
 from aelle.cli import CommandError, assignment, table
 from service.api import API_PREFIX
 from service.config import ClientSettings
+from service.states import TrialState
 
 REQUEST_TIMEOUT = 60.0  # seconds; creating a study may wait for the database's locks
 
@@ -60,8 +61,7 @@ def add_trials_parser(sub) -> None:
     _user_options(p)
     p.add_argument("study")
     p.add_argument("--top", type=int)
-    p.add_argument("--state", choices=["running", "waiting", "complete", "pruned", "diverged",
-                                       "failed"])
+    p.add_argument("--state", choices=[str(s) for s in TrialState])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_trials)
 

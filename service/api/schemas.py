@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from service.specs import Strict, StudyCreate
+from service.states import Outcome, TrialState
 
-__all__ = ["StudyCreate"]
+__all__ = ["Outcome", "StudyCreate", "TrialState"]
 
 MAX_EXPONENTS = 16_384
-
-
-class TrialState(StrEnum):
-    """A trial's state; "diverged" is a network whose loss or state went non-finite."""
-
-    RUNNING = "running"
-    WAITING = "waiting"
-    COMPLETE = "complete"
-    PRUNED = "pruned"
-    DIVERGED = "diverged"
-    FAILED = "failed"
-
-
-class Outcome(StrEnum):
-    """What a worker reports at the end of a trial."""
-
-    COMPLETE = "complete"
-    PRUNED = "pruned"
-    DIVERGED = "diverged"
-    FAILED = "failed"
 
 
 class BestTrial(BaseModel):
