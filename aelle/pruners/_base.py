@@ -193,7 +193,8 @@ class SpectrumPruner(DecidingPruner):
     def decide(self, study: optuna.Study, trial: FrozenTrial, *, spectrum: np.ndarray | None,
                completed: list[FrozenTrial]) -> Decision:
         """The decision about the trial's last reported step, given its spectrum there and the
-        study's completed trials. Reads only, but for the fallback pruner it may consult."""
+        study's completed trials. It writes nothing to the study (the fallback pruner it may
+        consult aside); it does remember a trial it prunes on a prediction, for later cuts."""
         step = trial.last_step
         if step is None:
             return Decision(False, Kind.CONTINUE, None, "nothing reported yet")
