@@ -7,6 +7,12 @@ call and orgqr disappears. On this project's CPU that makes a full step about 1.
 N = 256 at identical accuracy (see bench/spectrum_speed.py). For k < D the explicit thin Q is
 cheaper (ormqr would apply the reflectors to all D columns of J), so it is kept.
 
+That choice is the CPU's. On CUDA, cuSOLVER's ormqr and orgqr both run one matrix of the batch
+at a time, while J·Q is one batched GEMM and geqrf is batched (cuBLAS) up to D = 256: there
+orgqr + GEMM does fewer flops in the looped call than ormqr, so the explicit frame is kept at
+every size. The threshold is per device type (``REFLECTORS_FROM``), and a device type it does
+not name keeps the explicit frame.
+
 CholeskyQR2 (two Gram-matrix Cholesky passes) was measured too and was slower than Householder
 on the CPU (batched LAPACK potrf/trsm on small matrices), and loses the trailing exponents
 when J is ill-conditioned, so it is not used.
@@ -17,8 +23,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-# Below this dimension ormqr's fixed cost outweighs orgqr + matmul (measured on the CPU).
-_REFLECTORS_FROM = 40
+# Per device type, the smallest D from which a full frame is kept as reflectors: on the CPU,
+# below 40 ormqr's fixed cost outweighs orgqr + matmul (measured). Device types not named here
+# (cuda, meta, ...) keep the explicit frame; bench/gpu.py times both on a GPU.
+REFLECTORS_FROM: dict[str, int] = {"cpu": 40}
+
+
+def keeps_reflectors(y: Tensor) -> bool:
+    """Whether the square frames ``y`` (..., D, D) are best kept as Householder reflectors on
+    their device."""
+    start = REFLECTORS_FROM.get(y.device.type)
+    return start is not None and y.shape[-1] == y.shape[-2] >= start
 
 
 class Frame:
@@ -55,7 +70,7 @@ class Frame:
     def orthonormalise(self) -> tuple[Frame, Tensor]:
         """QR-factorise; return the orthonormal frame and |diag R| as (..., k)."""
         y = self.explicit
-        if y.shape[-1] == y.shape[-2] >= _REFLECTORS_FROM:
+        if keeps_reflectors(y):
             a, tau = torch.geqrf(y)
             d = torch.diagonal(a, 0, -2, -1)
             return Frame(reflectors=(a, tau), k=self.k, signs=self._signs_after(d)), d.abs()

@@ -54,6 +54,7 @@ class SpectrumDivergedError(ArithmeticError):
 @dataclasses.dataclass(frozen=True)
 class SpectrumResult:
     """A spectrum. Shapes are for one network; a stacked cell of M > 1 networks prefixes M.
+    Every tensor lies on the cell's device (a CUDA cell's results stay on the GPU).
 
     exponents (k,), per_sequence (B, k), std (k,), diverged (B,): sequences left out of the mean
     because they diverged (their per_sequence rows are NaN). With ``return_ftle``: ftle
@@ -109,7 +110,7 @@ def lyapunov_spectrum(
         x_all = x_all[None]
     b = x_all.shape[1]
     steps = x_all.shape[2] - warmup
-    s0 = cell.zero_state(b) if h0 is None else _initial_state(cell, h0, b).to(dtype)
+    s0 = cell.zero_state(b) if h0 is None else _initial_state(cell, h0, b)
     loop = _Iteration(cell, warmup, t_on, k, on_divergence == "raise", return_ftle, return_q)
 
     if threads is None:
@@ -141,7 +142,8 @@ def lyapunov_spectrum(
         warmup=warmup,
         t_on=t_on,
         ftle=squeeze(ftle) if return_ftle else None,
-        ftle_steps=torch.tensor(runs[0].ftle_steps) if return_ftle else None,
+        ftle_steps=(torch.tensor(runs[0].ftle_steps, device=cell.device) if return_ftle
+                    else None),
         q=squeeze(torch.cat([r.frame.tensor() for r in runs], 1)) if return_q else None,
     )
 
@@ -250,7 +252,7 @@ def _initial_state(cell: Cell, h0: Tensor, batch: int) -> Tensor:
     if h0.shape[1:] != shape[1:] or h0.shape[0] not in (1, shape[0]):
         raise ValueError(f"h0 must have shape (B, S) = {shape[1:]} or (M, B, S) = {shape}, "
                          f"got {tuple(h0.shape)}")
-    return h0.expand(shape).to(cell.device).clone()
+    return h0.expand(shape).to(device=cell.device, dtype=cell.dtype, copy=True)
 
 
 def _check(cell, inputs, warmup, t_on, k, dtype, on_divergence, threads) -> None:

@@ -139,10 +139,11 @@ class Cell:
         idx = self.tangent_index()
         if idx is None:
             return v
+        idx = idx.to(s.device)  # the index is built on the CPU; s may be on a GPU
         rest = torch.ones(s.shape[-1], dtype=torch.bool, device=s.device)
         rest[idx] = False
         out = s.masked_fill(~rest, 0.0)
-        return out.index_add(-1, idx.to(s.device), v)
+        return out.index_add(-1, idx, v)
 
     def tensors(self) -> dict[str, Tensor]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
