@@ -38,8 +38,10 @@ class SupervisedRun(TrialRun):
         data = self.train_set if train else self.val_set
         n = len(data[0])
         if train:
-            for idx in torch.randperm(n, generator=self.generator).split(self.batch_size):
-                idx = idx.to(self.device)
+            # drawn on the CPU (the seeded generator), moved once: a blocking copy per batch
+            # would wait for the GPU to finish the previous batch every time
+            order = torch.randperm(n, generator=self.generator).to(self.device)
+            for idx in order.split(self.batch_size):
                 yield self.example(*(t[idx] for t in data))
         else:
             for i in range(0, n, self.val_batch_size):
