@@ -9,12 +9,15 @@ layer (:mod:`service.api`) only translates HTTP to these calls, and their errors
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
 
 from service.config import ServiceSettings
 from service.db import Database, engine_options
+from service.errors import NotFound
 from service.leases import LeaseBook
 from service.migrations import migrate
 from service.model_store import ModelStore
@@ -41,7 +44,8 @@ class Coordinator:
         self.studies = StudyCatalog(self.db, self.storage, self.models,
                                     settings.completed_cache_seconds)
         self.leases = LeaseBook(self.db, self.storage, self.studies,
-                                settings.heartbeat_interval)
+                                settings.heartbeat_interval, settings.grace_period,
+                                settings.max_retry)
         self.reports = Reports(self.db, self.storage, self.leases, settings.max_retry)
         self.queries = Queries(self.db, self.studies, self.models)
         self._stop = threading.Event()
@@ -101,13 +105,16 @@ class Coordinator:
         return self.leases.lease(worker)
 
     def heartbeat(self, trial_id: int, token: str):
-        return self.leases.heartbeat(trial_id, token)
+        with _trial_gone(trial_id):
+            return self.leases.heartbeat(trial_id, token)
 
     def report(self, trial_id: int, token: str, step: int, value: float, spectrum):
-        return self.reports.report(trial_id, token, step, value, spectrum)
+        with _trial_gone(trial_id):
+            return self.reports.report(trial_id, token, step, value, spectrum)
 
     def finish(self, trial_id: int, token: str, state: str, value, reason, retry=False):
-        return self.reports.finish(trial_id, token, state, value, reason, retry)
+        with _trial_gone(trial_id):
+            return self.reports.finish(trial_id, token, state, value, reason, retry)
 
     def trials(self, name: str, state: str | None = None, top: int | None = None,
                order: str = "value"):
@@ -121,6 +128,17 @@ class Coordinator:
 
     def model_bytes(self, name: str) -> bytes:
         return self.queries.model_bytes(name)
+
+
+@contextlib.contextmanager
+def _trial_gone(trial_id: int) -> Iterator[None]:
+    """Optuna's storage raises KeyError for a trial deleted outside the coordinator (with its
+    study): to the worker, a trial that is not there."""
+    try:
+        yield
+    except KeyError:
+        raise NotFound(f"trial {trial_id} no longer exists (deleted outside the "
+                       "coordinator)") from None
 
 
 def warm_up_training() -> None:

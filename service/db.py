@@ -42,6 +42,36 @@ class StoreError(RuntimeError):
     """The database failed (driver or connection error), whatever the backend."""
 
 
+def database_errors() -> tuple[type[BaseException], ...]:
+    """The exception types that mean the database failed, however they come out: the
+    project's StoreError, SQLAlchemy's errors (Optuna's storage lets some through), Optuna's
+    StorageInternalError (its wrapper of them) and the drivers' own."""
+    import sqlite3
+
+    from optuna.exceptions import StorageInternalError
+
+    kinds: list[type[BaseException]] = [StoreError, SQLAlchemyError, StorageInternalError,
+                                        sqlite3.Error]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+    else:
+        kinds.append(psycopg.Error)
+    return tuple(kinds)
+
+
+def is_database_error(e: BaseException) -> bool:
+    """Whether ``e`` (or what it was raised from) is a failure of the database, not of the
+    request or the data: the one kind of error that is never the study's fault."""
+    kinds = database_errors()
+    while e is not None:
+        if isinstance(e, kinds):
+            return True
+        e = e.__cause__
+    return False
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -59,6 +89,10 @@ class StudyRow(Base):
     budget: Mapped[int] = mapped_column(Integer)
     stopped: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    # why the study is no longer served (its stored spec, or its Optuna study, proved broken)
+    quarantine: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+    # why leasing stopped, when the coordinator stopped it (a quota was reached)
+    stop_reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
 
 
 class LeaseRow(Base):
@@ -90,6 +124,9 @@ class ReportRow(Base):
     model: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
+
+
+TABLES = ("aelle_studies", "aelle_leases", "aelle_reports")  # the ones every request needs
 
 
 def pack_spectrum(spectrum: np.ndarray) -> bytes:
@@ -185,9 +222,14 @@ class Database:
                 conn.execute(select(func.pg_advisory_unlock(key)))
                 conn.commit()
 
-    def ping(self) -> None:
+    def ping(self, tables: bool = False) -> None:
+        """The database answers; with ``tables``, Optuna's tables and ours are there too (a
+        database whose tables were dropped answers, and serves nothing)."""
         with self._wrap(), self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+            if tables:
+                for table in ("studies", "trials", *TABLES):
+                    conn.execute(text(f"SELECT 1 FROM {table} LIMIT 1"))
 
     def wait(self, seconds: float) -> None:
         """Ping until the database answers (a container may start before it), at most

@@ -15,4 +15,9 @@ class Invalid(ValueError):
     """422: the request itself is wrong; the message names the field."""
 
 
-__all__ = ["Conflict", "Invalid", "NotFound", "StoreError"]
+class Quarantined(Conflict):
+    """409: the study is quarantined (its stored spec or Optuna study proved broken); the
+    message says why. Its summary stays readable."""
+
+
+__all__ = ["Conflict", "Invalid", "NotFound", "Quarantined", "StoreError"]

@@ -16,15 +16,22 @@ from dataclasses import dataclass, field
 
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from service.api.schemas import HeartbeatPublic, LeasePublic
 from service.api.schemas import TrialState as State
-from service.db import WORKER_NAME_LENGTH, Database, LeaseRow, StudyRow
-from service.errors import Conflict, NotFound
-from service.optuna_compat import ask, fail_stale, frozen_of, trial_id
+from service.db import (
+    REASON_LENGTH,
+    WORKER_NAME_LENGTH,
+    Database,
+    LeaseRow,
+    StudyRow,
+    is_database_error,
+)
+from service.errors import Conflict, NotFound, Quarantined
+from service.optuna_compat import ask, fail_abandoned, fail_stale, frozen_of, orphans, trial_id
 from service.specs import task_of
-from service.studies import ActiveStudy, StudyCatalog, state_of
+from service.studies import OUTCOME, REASON, ActiveStudy, StudyCatalog, one_line, state_of
 
 log = logging.getLogger("aelle.service")
 
@@ -44,21 +51,38 @@ class RunningTrial:
 
 class LeaseBook:
     def __init__(self, db: Database, storage: RDBStorage, studies: StudyCatalog,
-                 heartbeat_interval: int):
+                 heartbeat_interval: int, grace_period: float = 60.0, max_retry: int = 3):
         self.db, self.storage, self.studies = db, storage, studies
         self._interval = heartbeat_interval
+        self._grace = grace_period
+        self._max_retry = max_retry
+        self._orphans_due = 0.0  # when the sweep next looks for trials without a lease
         self._running: dict[int, RunningTrial] = {}
         self._study_locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
         self._exhausted: set[int] = set()  # studies whose budget is spent, nothing running
 
     # ---- leasing
-    def lease(self, worker: str) -> LeasePublic | None:
-        """A trial to run, from the oldest active study with budget left; None: no work."""
+    def lease(self, worker: str, tasks: list[str] | None = None) -> LeasePublic | None:
+        """A trial to run, from the oldest active study with budget left (of one of ``tasks``,
+        when the worker names the tasks it can run); None: no work. A study that fails for a
+        reason other than the database is quarantined and skipped: the others keep
+        leasing."""
         for row in self.studies.open_rows():
             if row.study_id in self._exhausted:
                 continue
-            got = self._lease_from(row, worker)
+            if tasks is not None and _task(row) not in tasks:
+                continue
+            try:
+                got = self._lease_from(row, worker)
+            except Quarantined:
+                continue
+            except Exception as e:
+                if is_database_error(e):
+                    raise
+                log.exception("study %r: leasing failed", row.name)
+                self.studies.quarantine(row.study_id, f"leasing failed: {one_line(e)}")
+                continue
             if got is not None:
                 return got
         return None
@@ -83,23 +107,53 @@ class LeaseBook:
                     return None
             trial = ask(active.study)
             tid = trial_id(trial)
-            self.storage.record_heartbeat(tid)
-            retry_of = (self.storage.get_trial_system_attrs(tid).get("failed_trial")
-                        if waiting else None)
             token = secrets.token_hex(16)
-            with self.db.session() as s:  # every lease is a new trial: a plain insert
-                s.execute(insert(LeaseRow), [{
-                    "trial_id": tid, "study_id": row.study_id, "token": token,
-                    "worker": worker[:WORKER_NAME_LENGTH], "leased_at": dt.datetime.now(dt.UTC),
-                    "retry_of": retry_of}])
+            try:
+                self.storage.record_heartbeat(tid)
+                retry_of = (self.storage.get_trial_system_attrs(tid).get("failed_trial")
+                            if waiting else None)
+                with self.db.session() as s:  # every lease is a new trial: a plain insert
+                    s.execute(insert(LeaseRow), [{
+                        "trial_id": tid, "study_id": row.study_id, "token": token,
+                        "worker": worker[:WORKER_NAME_LENGTH],
+                        "leased_at": dt.datetime.now(dt.UTC), "retry_of": retry_of}])
+            except BaseException:
+                # no lease row, no trial: a running trial without one would never be swept
+                # (and the budget, which counts leases, would be overrun by it)
+                self._abandon(active, tid, "its lease could not be stored")
+                raise
             running = RunningTrial(tid, row.study_id, token, last_beat=time.monotonic())
             with self._guard:
                 self._running[tid] = running
-        params = task_of(active.spec).suggest(trial, active.space)
-        running.frozen = frozen_of(trial)
+        try:
+            params = task_of(active.spec).suggest(trial, active.space)
+            running.frozen = frozen_of(trial)
+        except Exception as e:
+            if not is_database_error(e):
+                # the study's space cannot be sampled: the trial never ran, so it takes no
+                # budget (its lease goes) and the study is quarantined by the caller
+                self._abandon(active, tid, f"its parameters could not be sampled: {one_line(e)}",
+                              lease=True)
+            raise
         return LeasePublic(study=row.name, trial_id=tid, number=trial.number,
                            task=active.spec.task, params=params, settings=active.settings,
                            token=token, heartbeat_interval=self._interval, retry_of=retry_of)
+
+    def _abandon(self, active: ActiveStudy, tid: int, reason: str, lease: bool = False) -> None:
+        """A trial that was asked for but never handed out: failed, with the reason (a retry is
+        queued again, so that its parameters still run), its lease deleted with ``lease``.
+        Best effort: when the database is what failed, the sweep finds the trial later (a
+        running trial without a lease)."""
+        try:
+            if lease:
+                with self.db.session() as s:
+                    s.execute(delete(LeaseRow).where(LeaseRow.trial_id == tid))
+            self._forget(tid)
+            self.storage.set_trial_user_attr(tid, OUTCOME, "failed")
+            self.storage.set_trial_user_attr(tid, REASON, reason[:REASON_LENGTH])
+            fail_abandoned(active.study, tid, self._max_retry)
+        except Exception:
+            log.warning("trial %d: could not be failed now (%s); the sweep will", tid, reason)
 
     def _study_lock(self, sid: int) -> threading.Lock:
         with self._guard:
@@ -184,17 +238,24 @@ class LeaseBook:
         by_study: dict[int, set[int]] = defaultdict(set)
         for sid, tid in open_leases:
             by_study[sid].add(tid)
-        failed = 0
+        failed = self._sweep_orphans()
         for sid, tids in by_study.items():
-            fail_stale(self.studies.active(sid).study)
-            running = {trial_id(t) for t in self.storage.get_all_trials(
-                sid, deepcopy=False, states=(TrialState.RUNNING,))}
+            try:
+                fail_stale(self.studies.active(sid).study)
+                running = {trial_id(t) for t in self.storage.get_all_trials(
+                    sid, deepcopy=False, states=(TrialState.RUNNING,))}
+            except Exception as e:
+                if is_database_error(e):
+                    raise
+                # quarantined, or its trials gone (deleted outside the coordinator): nothing
+                # of it runs any more
+                running = set()
             ended = tids - running
             if not ended:
                 continue
             # stale-failed here or in a pass that stopped before this point; a trial whose
             # result was posted meanwhile closes its own lease and is not counted
-            failed += sum(self.storage.get_trial(t).state == TrialState.FAIL for t in ended)
+            failed += sum(_state(self.storage, t) == TrialState.FAIL for t in ended)
             with self.db.session() as s:
                 s.execute(update(LeaseRow).where(LeaseRow.trial_id.in_(ended),
                                                  LeaseRow.finished_at.is_(None))
@@ -204,3 +265,38 @@ class LeaseBook:
         if failed:
             log.info("failed %d stale trial(s); retries queued", failed)
         return failed
+
+    def _sweep_orphans(self) -> int:
+        """Fail the running trials of our studies that have no lease and are older than the
+        grace period: asked for by a lease whose row was never stored (the database failed in
+        between, or the coordinator stopped). A retry among them is queued again."""
+        now = time.monotonic()
+        if now < self._orphans_due:
+            return 0
+        self._orphans_due = now + self._grace
+        failed = 0
+        for sid, tid in orphans(self.db.engine, self._grace):
+            try:
+                active = self.studies.active(sid)
+            except Exception as e:
+                if is_database_error(e):
+                    raise
+                continue
+            self.storage.set_trial_user_attr(tid, OUTCOME, "failed")
+            self.storage.set_trial_user_attr(tid, REASON, "its lease was never stored")
+            if fail_abandoned(active.study, tid, self._max_retry):
+                failed += 1
+        if failed:
+            log.warning("failed %d running trial(s) without a lease", failed)
+        return failed
+
+
+def _task(row: StudyRow) -> str | None:
+    return row.spec.get("task") if isinstance(row.spec, dict) else None
+
+
+def _state(storage: RDBStorage, tid: int) -> TrialState | None:
+    try:
+        return storage.get_trial(tid).state
+    except KeyError:  # deleted outside the coordinator
+        return None

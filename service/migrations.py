@@ -36,9 +36,18 @@ def _lease_retry_of(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE aelle_leases ADD COLUMN retry_of INTEGER"))
 
 
+def _study_status(conn: Connection) -> None:
+    columns = {c["name"] for c in inspect(conn).get_columns("aelle_studies")}
+    for name in ("quarantine", "stop_reason"):
+        if name not in columns:
+            conn.execute(text(f"ALTER TABLE aelle_studies ADD COLUMN {name} VARCHAR(1024)"))
+
+
 # version -> (what it changes, the step from version - 1)
 STEPS: dict[int, tuple[str, Callable[[Connection], None]]] = {
     1: ("aelle_leases.retry_of: the trial number a lease runs again", _lease_retry_of),
+    2: ("aelle_studies.quarantine and stop_reason: why a study is no longer served or leased",
+        _study_status),
 }
 SCHEMA_VERSION = max(STEPS)
 OURS = ("aelle_studies", "aelle_leases", "aelle_reports", "aelle_models")

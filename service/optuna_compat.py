@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime as dt
 import warnings
 from collections.abc import Iterator
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import Engine, text
 
 
 @contextlib.contextmanager
@@ -71,3 +74,39 @@ def requeue(study: optuna.Study, failed: FrozenTrial, max_retry: int) -> None:
     worker stopped, not the trial. Optuna's retry callback does exactly this."""
     with quiet():
         RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, failed)
+
+
+def fail_abandoned(study: optuna.Study, tid: int, max_retry: int) -> bool:
+    """Fail a running trial no worker runs (its lease was never handed out); a retry among
+    them is queued again, as a stale heartbeat would, so that its parameters still run. False
+    if the trial had finished meanwhile."""
+    storage = study._storage
+    try:
+        if not storage.set_trial_state_values(tid, TrialState.FAIL):
+            return False
+    except UpdateFinishedTrialError:
+        return False
+    failed = storage.get_trial(tid)
+    if "failed_trial" in failed.system_attrs:
+        requeue(study, failed, max_retry)
+    return True
+
+
+def orphans(engine: Engine, older_than: float) -> list[tuple[int, int]]:
+    """(study id, trial id) of the running trials of the coordinator's studies that have no
+    lease and started more than ``older_than`` seconds ago; read from Optuna's ``trials``
+    table (its ``state`` holds the state's name, ``datetime_start`` local time)."""
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT t.study_id, t.trial_id, t.datetime_start FROM trials t "
+            "JOIN aelle_studies s ON s.study_id = t.study_id "
+            "LEFT JOIN aelle_leases l ON l.trial_id = t.trial_id "
+            "WHERE t.state = 'RUNNING' AND l.trial_id IS NULL")).all()
+    cutoff = dt.datetime.now() - dt.timedelta(seconds=older_than)
+    found = []
+    for sid, tid, start in rows:
+        if isinstance(start, str):
+            start = dt.datetime.fromisoformat(start)
+        if start is None or start.replace(tzinfo=None) < cutoff:
+            found.append((sid, tid))
+    return found

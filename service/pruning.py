@@ -21,10 +21,47 @@ from aelle.pruners import (
     make,
     options_of,
 )
-from service.specs import SpecError, StudyCreate, search_space, task_settings
+from service.specs import (
+    SpecError,
+    StudyCreate,
+    check_number,
+    check_trials,
+    search_space,
+    task_settings,
+)
 
 # options that carry objects or steer threads: for the coordinator to set, not a study's spec
 _INTERNAL = frozenset({"hooks", "model", "retrain", "background", "reference_values"})
+# the largest value of each count or duration a pruner setting names (by its path below
+# pruner.settings; others: MAX_PRUNER_INT): the AeLLE model's sizes and epochs are what a
+# coordinator trains itself, in the background of every report
+PRUNER_LIMITS: dict[str, int] = {
+    "config.dim": 65_536, "config.hidden[]": 8_192, "config.latent": 4_096,
+    "config.epochs": 100_000, "config.warmup_epochs": 100_000, "config.ramp_epochs": 100_000,
+    "config.batch_size": 65_536, "config.plateau_window": 100_000, "config.components": 4_096,
+    "config.max_spectra": 1_000_000, "config.seed": 2**32 - 1, "seed": 2**32 - 1,
+}
+MAX_PRUNER_INT = 1_000_000
+MAX_LIST = 64          # the entries of a list in the pruner's settings (config.hidden)
+MAX_TEXT = 1_024       # the characters of a string in the pruner's settings
+
+
+def check_pruner_values(value, where: str = "pruner.settings", key: str = "") -> None:
+    """Every number in the pruner's settings finite and within its limit; lists and strings
+    short: what a pruner's own checks leave unbounded."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_pruner_values(v, f"{where}.{k}", f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list | tuple):
+        if len(value) > MAX_LIST:
+            raise SpecError(f"{where}: at most {MAX_LIST} entries, got {len(value)}")
+        for i, v in enumerate(value):
+            check_pruner_values(v, f"{where}[{i}]", f"{key}[]")
+    elif isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            raise SpecError(f"{where}: at most {MAX_TEXT} characters")
+    else:
+        check_number(where, value, PRUNER_LIMITS.get(key, MAX_PRUNER_INT))
 
 
 @dataclass(frozen=True)
@@ -62,9 +99,12 @@ def pretrained_source(spec: StudyCreate) -> str | None:
 
 
 def validate(spec: StudyCreate, pretrained: Pretrained | None = None) -> None:
-    """Everything about a spec that can be checked before any trial runs."""
+    """Everything about a spec that can be checked before any trial runs: its settings, every
+    parameter its space can produce, its sampler and pruner."""
     task_settings(spec)
     search_space(spec)
+    check_trials(spec)
+    check_pruner_values(spec.pruner.settings)
     build_sampler(spec)
     build_pruner(spec, ServiceHooks(None), pretrained=pretrained)
 

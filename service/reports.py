@@ -15,11 +15,11 @@ from sqlalchemy import func, insert, select
 from aelle.pruners import Decision, trial_marks
 from service.api.schemas import Outcome, ReportPublic, ResultPublic
 from service.db import REASON_LENGTH, Database, ReportRow, pack_spectrum
-from service.errors import Conflict, Invalid
+from service.errors import Conflict, Invalid, Quarantined
 from service.leases import LeaseBook, RunningTrial
 from service.optuna_compat import requeue, trial_id
 from service.specs import task_of
-from service.studies import OUTCOME, REASON, ActiveStudy, state_of
+from service.studies import OUTCOME, REASON, ActiveStudy, one_line, state_of
 
 # how each outcome is told to Optuna, and the outcome attribute it leaves on the trial
 _TOLD = {Outcome.PRUNED: (TrialState.PRUNED, None),
@@ -72,7 +72,15 @@ class Reports:
         z = np.asarray(spectrum, dtype=np.float64)
         if running.spectrum_size is None:
             params = self.leases.frozen(running).params
-            running.spectrum_size = task_of(active.spec).spectrum_size(params, active.settings)
+            try:
+                running.spectrum_size = task_of(active.spec).spectrum_size(params,
+                                                                           active.settings)
+            except (ValueError, TypeError, KeyError) as e:
+                # the trial's parameters fail the task's checks: the stored study is broken
+                reason = f"a trial's parameters fail the task's checks: {one_line(e)}"
+                self.leases.studies.quarantine(active.id, reason)
+                raise Quarantined(f"study {active.spec.name!r} is quarantined: "
+                                  f"{reason}") from None
         if z.shape != (running.spectrum_size,):
             raise Invalid(f"spectrum has {z.size} exponents; this trial of "
                           f"{active.spec.name} reports {running.spectrum_size}")

@@ -22,6 +22,47 @@ class SpecError(ValueError):
     """A study specification that cannot be used; the message names the field."""
 
 
+# Bounds a spec's numbers must keep: beyond them a search range overflows the samplers'
+# arithmetic (a float range of +-1e308 has an infinite width) and a setting asks a worker for
+# more memory or time than any machine has.
+MAX_MAGNITUDE = 1e12           # any float a spec holds: search bounds, settings
+MAX_INT = 10**9                # any integer setting not named in SETTING_LIMITS
+MAX_EXPONENTS = 16_384         # the most exponents a report may carry
+MAX_CHOICES = 1_000            # the choices of one categorical
+MAX_CHOICE_LENGTH = 256        # the characters of one string choice
+# the largest value of each size, count and duration a task setting names
+SETTING_LIMITS: dict[str, int] = {
+    "epochs": 10_000, "hidden": 4_096, "steps": 1_000_000, "batch_size": 65_536,
+    "train_size": 10_000_000, "val_size": 10_000_000, "seq_len": 100_000,
+    "max_chars": 1_000_000_000, "learn_every": 1_000_000,
+    "spectrum_sequences": 1_024, "spectrum_steps": 100_000, "spectrum_warmup": 100_000,
+    "spectrum_k": MAX_EXPONENTS, "spectrum_t_on": 10_000, "spectrum_every": 10_000,
+}
+# settings a study fixes for all its trials: a search of them would change what a trial is
+# (the epochs bound every report and the last-epoch rule) or where it runs
+NOT_SEARCHABLE = ("epochs", "device")
+
+
+def check_number(where: str, value: Any, limit: float | None = None) -> None:
+    """A number of a spec: finite, and within ``limit`` (integers) or ``MAX_MAGNITUDE``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SpecError(f"{where}: must be a finite number, got {value}")
+    if isinstance(value, int):
+        top = MAX_INT if limit is None else limit
+        if abs(value) > top:
+            raise SpecError(f"{where}: at most {top:,}, got {value:,}")
+    elif abs(value) > MAX_MAGNITUDE:
+        raise SpecError(f"{where}: magnitude at most {MAX_MAGNITUDE:g}, got {value:g}")
+
+
+def check_setting_values(where: str, values: dict[str, Any]) -> None:
+    """Every setting within its limit (SETTING_LIMITS, else the general bounds)."""
+    for name, value in values.items():
+        check_number(f"{where}.{name}" if where else name, value, SETTING_LIMITS.get(name))
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -41,6 +82,16 @@ class DistributionSpec(Strict):
                 raise SpecError(f"{where}: a categorical needs a non-empty list of choices")
             if self.low is not None or self.high is not None:
                 raise SpecError(f"{where}: a categorical takes choices, not low/high")
+            if len(self.choices) > MAX_CHOICES:
+                raise SpecError(f"{where}: at most {MAX_CHOICES} choices, got "
+                                f"{len(self.choices)}")
+            for i, choice in enumerate(self.choices):
+                check_number(f"{where}.choices[{i}]", choice)
+                if isinstance(choice, str) and len(choice) > MAX_CHOICE_LENGTH:
+                    raise SpecError(f"{where}.choices[{i}]: at most {MAX_CHOICE_LENGTH} "
+                                    "characters")
+            if len(set(map(repr, self.choices))) != len(self.choices):
+                raise SpecError(f"{where}: the choices repeat a value")
             return CategoricalDistribution(tuple(self.choices))
         if self.choices is not None:
             raise SpecError(f"{where}: choices are for categoricals; give low and high")
@@ -48,6 +99,10 @@ class DistributionSpec(Strict):
             raise SpecError(f"{where}: low and high are required")
         if not (math.isfinite(self.low) and math.isfinite(self.high)):
             raise SpecError(f"{where}: low and high must be finite")
+        if max(abs(self.low), abs(self.high)) > MAX_MAGNITUDE:
+            raise SpecError(f"{where}: low and high must lie within +-{MAX_MAGNITUDE:g}")
+        if self.step is not None and not math.isfinite(self.step):
+            raise SpecError(f"{where}: step must be finite")
         if self.low > self.high:
             raise SpecError(f"{where}: low ({self.low}) is above high ({self.high})")
         if self.log and self.low <= 0:
@@ -73,7 +128,7 @@ class PrunerSpec(Strict):
 
 class SamplerSpec(Strict):
     name: Literal[SAMPLERS] = "tpe"
-    seed: int | None = Field(None, ge=0)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
 
 
 class StudyCreate(Strict):
@@ -103,9 +158,11 @@ def task_settings(spec: StudyCreate) -> dict[str, Any]:
     if spec.epochs is not None:
         values["epochs"] = spec.epochs
     try:
-        return task.settings(values).to_dict()
+        resolved = task.settings(values).to_dict()
     except (ValueError, TypeError) as e:
         raise SpecError(f"settings: {e}") from None
+    check_setting_values("settings", resolved)
+    return resolved
 
 
 def search_space(spec: StudyCreate) -> dict[str, BaseDistribution]:
@@ -118,5 +175,58 @@ def search_space(spec: StudyCreate) -> dict[str, BaseDistribution]:
         if name not in known:
             raise SpecError(f"search_space.{name}: unknown parameter for task {task.name}; "
                             f"known: {', '.join(sorted(space))} and the settings")
+        if name in NOT_SEARCHABLE:
+            raise SpecError(f"search_space.{name}: {name} is fixed for the whole study; set "
+                            f"it as {'the study' if name == 'epochs' else 'a setting'}'s "
+                            f"{name}, not as a search")
         space[name] = dist.to_optuna(name)
     return space
+
+
+def corners(dist: BaseDistribution) -> list[Any]:
+    """The values of a distribution at its edges: every choice, or the lowest and highest
+    values it can produce (every task check is monotonic between them)."""
+    if isinstance(dist, CategoricalDistribution):
+        return list(dist.choices)
+    if isinstance(dist, IntDistribution | FloatDistribution):
+        return [dist.low, dist.high] if dist.low != dist.high else [dist.low]
+    raise SpecError(f"unsupported distribution {type(dist).__name__}")
+
+
+def check_trials(spec: StudyCreate) -> None:
+    """Every parameter value the space can produce, checked by the task as a trial of it would
+    be (its parameter checks, the settings it overrides, the spectrum it reports), so that no
+    trial of a stored study meets a check its spec could have failed.
+
+    Each parameter is tried at each of its corners with the others at a reference value (the
+    task's own default space, or the study's setting), so that a refusal names the one
+    parameter at fault; then every numeric parameter at its highest value at once, the largest
+    network the space allows."""
+    task = task_of(spec)
+    settings = task_settings(spec)
+    space = search_space(spec)
+    default = task.search_space()
+    reference = {name: corners(dist)[0] for name, dist in default.items()}
+
+    def probe(params: dict[str, Any], where: str) -> None:
+        try:
+            size = task.spectrum_size(params, settings)
+        except (ValueError, TypeError, KeyError) as e:
+            raise SpecError(f"{where}: {_message(e)}") from None
+        check_setting_values(where, params)
+        if size > MAX_EXPONENTS:
+            raise SpecError(f"{where}: a trial would report {size:,} exponents; at most "
+                            f"{MAX_EXPONENTS:,} (lower hidden, or set spectrum_k)")
+
+    for name, dist in space.items():
+        for value in corners(dist):
+            probe({**reference, name: value}, f"search_space.{name} = {value!r}")
+    top = {**reference}
+    for name, dist in space.items():
+        if not isinstance(dist, CategoricalDistribution):
+            top[name] = dist.high
+    probe(top, "search_space (every numeric parameter at its highest)")
+
+
+def _message(e: Exception) -> str:
+    return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)

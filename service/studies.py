@@ -3,6 +3,7 @@ what its spec builds, its completed trials for the pruner)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -16,13 +17,13 @@ from optuna.distributions import BaseDistribution
 from optuna.exceptions import DuplicatedStudyError
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from aelle.pruners import ATTR, DecidingPruner, SpectrumPruner
 from service.api.schemas import BestTrial, StudyPublic
 from service.api.schemas import TrialState as State
-from service.db import Database, LeaseRow, ReportRow, StudyRow
-from service.errors import Conflict, Invalid, NotFound
+from service.db import REASON_LENGTH, Database, LeaseRow, ReportRow, StudyRow, is_database_error
+from service.errors import Conflict, Invalid, NotFound, Quarantined
 from service.model_store import ModelStore
 from service.optuna_compat import study_id
 from service.pruning import (
@@ -35,6 +36,8 @@ from service.pruning import (
 )
 from service.specs import StudyCreate, search_space, task_settings
 from service.spectrum_store import ReportSpectrumStore
+
+log = logging.getLogger("aelle.service")
 
 OUTCOME = f"{ATTR}outcome"  # a trial attribute: "diverged" or "failed"
 REASON = f"{ATTR}reason"    # a trial attribute: why it was pruned, diverged or failed
@@ -121,21 +124,53 @@ class StudyCatalog:
             except DuplicatedStudyError:
                 raise Conflict(f"an Optuna study named {spec.name!r} exists in this "
                                "database") from None
-            # for optuna-dashboard and Optuna scripts reading the same database
-            study.set_user_attr(f"{ATTR}task", spec.task)
-            study.set_user_attr(f"{ATTR}pruner", spec.pruner.name)
-            with self.db.session() as s:
-                s.add(StudyRow(study_id=study_id(study), name=spec.name,
-                               spec=spec.model_dump(mode="json"), budget=spec.budget))
+            try:
+                # for optuna-dashboard and Optuna scripts reading the same database
+                study.set_user_attr(f"{ATTR}task", spec.task)
+                study.set_user_attr(f"{ATTR}pruner", spec.pruner.name)
+                with self.db.session() as s:
+                    s.add(StudyRow(study_id=study_id(study), name=spec.name,
+                                   spec=spec.model_dump(mode="json"), budget=spec.budget))
+            except BaseException:
+                # the two writes are one: without our row, Optuna's study goes too (a study
+                # left in Optuna's tables alone would take the name)
+                try:
+                    optuna.delete_study(study_name=spec.name, storage=self.storage)
+                except Exception:
+                    log.exception("study %r: its Optuna study could not be deleted after a "
+                                  "failed create", spec.name)
+                raise
         return self.summary(spec.name)
 
-    def names(self) -> list[str]:
-        """Every study, oldest first."""
+    def names(self, limit: int | None = None, offset: int = 0) -> list[str]:
+        """The studies, oldest first (``limit`` of them from ``offset``; all by default)."""
         with self.db.session() as s:
-            return list(s.scalars(select(StudyRow.name).order_by(StudyRow.created_at)).all())
+            q = select(StudyRow.name).order_by(StudyRow.created_at, StudyRow.study_id)
+            if offset:
+                q = q.offset(offset)
+            if limit is not None:
+                q = q.limit(limit)
+            return list(s.scalars(q).all())
+
+    def count(self) -> int:
+        with self.db.session() as s:
+            return s.scalar(select(func.count()).select_from(StudyRow))
 
     def summary(self, name: str) -> StudyPublic:
         row = self.row(name)
+        if row.quarantine is None:
+            try:
+                return self._summary(row)
+            except Quarantined:
+                row = self.row(name)
+            except Exception as e:
+                if is_database_error(e):
+                    raise
+                self.quarantine(row.study_id, f"its summary failed: {one_line(e)}")
+                row = self.row(name)
+        return self._quarantined_summary(row)
+
+    def _summary(self, row: StudyRow) -> StudyPublic:
         active = self.active(row.study_id)
         trials = active.study.get_trials(deepcopy=False)
         best = None
@@ -148,7 +183,51 @@ class StudyCatalog:
             budget=row.budget, used=self.used(row.study_id), stopped=row.stopped,
             counts=dict(Counter(str(state_of(t)) for t in trials)), best=best,
             epochs_trained=sum(len(t.intermediate_values) for t in trials),
-            created_at=row.created_at.isoformat())
+            created_at=row.created_at.isoformat(), stop_reason=row.stop_reason)
+
+    def _quarantined_summary(self, row: StudyRow) -> StudyPublic:
+        """What can be said of a quarantined study from its row and whatever of its trials
+        Optuna still holds."""
+        spec = row.spec if isinstance(row.spec, dict) else {}
+        pruner = spec.get("pruner") if isinstance(spec.get("pruner"), dict) else {}
+        try:
+            trials = self.storage.get_all_trials(row.study_id, deepcopy=False)
+        except Exception as e:
+            if is_database_error(e):
+                raise
+            trials = []
+        return StudyPublic(
+            name=row.name, task=str(spec.get("task", "")),
+            direction=str(spec.get("direction", "")), pruner=str(pruner.get("name", "")),
+            shadow=bool(pruner.get("shadow", False)), budget=row.budget,
+            used=self.used(row.study_id), stopped=True,
+            counts=dict(Counter(str(state_of(t)) for t in trials)), best=None,
+            epochs_trained=sum(len(t.intermediate_values) for t in trials),
+            created_at=row.created_at.isoformat(), quarantine=row.quarantine,
+            stop_reason=row.stop_reason)
+
+    def quarantine(self, sid: int, reason: str) -> None:
+        """Serve the study no more: leases skip it, its summary says why; other studies are
+        untouched. Logged once, when it is first quarantined."""
+        reason = reason[:REASON_LENGTH]
+        with self.db.session() as s:
+            changed = s.execute(update(StudyRow).where(StudyRow.study_id == sid,
+                                                       StudyRow.quarantine.is_(None))
+                                .values(quarantine=reason)).rowcount
+        with self._guard:
+            self._active.pop(sid, None)
+        if changed:
+            log.error("study %d quarantined: %s", sid, reason)
+
+    def stop_with(self, sid: int, reason: str) -> None:
+        """Lease no more trials of the study, saying why (a quota was reached)."""
+        with self.db.session() as s:
+            changed = s.execute(update(StudyRow).where(StudyRow.study_id == sid,
+                                                       StudyRow.stopped.is_(False))
+                                .values(stopped=True, stop_reason=reason[:REASON_LENGTH])
+                                ).rowcount
+        if changed:
+            log.warning("study %d stopped: %s", sid, reason)
 
     def stop(self, name: str) -> StudyPublic:
         """No new trial is leased; running trials finish."""
@@ -166,9 +245,10 @@ class StudyCatalog:
         return row
 
     def open_rows(self) -> list[StudyRow]:
-        """The studies not stopped, oldest first."""
+        """The studies not stopped nor quarantined, oldest first."""
         with self.db.session() as s:
-            return list(s.scalars(select(StudyRow).where(StudyRow.stopped.is_(False))
+            return list(s.scalars(select(StudyRow).where(StudyRow.stopped.is_(False),
+                                                         StudyRow.quarantine.is_(None))
                                   .order_by(StudyRow.created_at)).all())
 
     def used(self, sid: int) -> int:
@@ -179,6 +259,10 @@ class StudyCatalog:
                 LeaseRow.study_id == sid, LeaseRow.retry_of.is_(None)))
 
     def active(self, sid: int) -> ActiveStudy:
+        """The study as this process uses it, built from its stored spec when first used. A
+        study that cannot be built (a spec stored before a check existed, its Optuna study
+        deleted outside the coordinator) is quarantined: Quarantined, here and from then on;
+        a database error is only raised."""
         with self._guard:
             lock = self._locks.setdefault(sid, threading.Lock())
         with lock:
@@ -186,18 +270,37 @@ class StudyCatalog:
                 return self._active[sid]
             with self.db.session() as s:
                 row = s.get(StudyRow, sid)
-            spec = StudyCreate.model_validate(row.spec)
-            latest = self.models.latest(sid)
-            hooks = ServiceHooks(self._store, on_fit=self._persister(sid))
-            pruner = build_pruner(spec, hooks, model=latest.blob if latest else None,
-                                  pretrained=self.pretrained(spec))
-            study = optuna.load_study(study_name=row.name, storage=self.storage,
-                                      sampler=build_sampler(spec), pruner=pruner)
-            active = ActiveStudy(study, spec, search_space(spec), task_settings(spec), pruner,
-                                 self._cache_seconds)
-            self._remember_stopped(active)
+            if row is None:
+                raise NotFound(f"no study with id {sid}")
+            if row.quarantine is not None:
+                raise Quarantined(f"study {row.name!r} is quarantined: {row.quarantine}")
+            try:
+                active = self._build(row)
+            except Exception as e:
+                if is_database_error(e):
+                    raise
+                reason = ("its Optuna study was deleted outside the coordinator"
+                          if isinstance(e, KeyError) else f"it cannot be loaded: {one_line(e)}")
+                self.quarantine(sid, reason)
+                raise Quarantined(f"study {row.name!r} is quarantined: {reason}") from None
             self._active[sid] = active
             return active
+
+    def _build(self, row: StudyRow) -> ActiveStudy:
+        """What the study's stored spec builds, every check of a new spec passed again."""
+        sid = row.study_id
+        spec = StudyCreate.model_validate(row.spec)
+        validate(spec, self.pretrained(spec))
+        latest = self.models.latest(sid)
+        hooks = ServiceHooks(self._store, on_fit=self._persister(sid))
+        pruner = build_pruner(spec, hooks, model=latest.blob if latest else None,
+                              pretrained=self.pretrained(spec))
+        study = optuna.load_study(study_name=row.name, storage=self.storage,
+                                  sampler=build_sampler(spec), pruner=pruner)
+        active = ActiveStudy(study, spec, search_space(spec), task_settings(spec), pruner,
+                             self._cache_seconds)
+        self._remember_stopped(active)
+        return active
 
     def loaded(self) -> Iterator[ActiveStudy]:
         """The studies this process has loaded."""
@@ -243,3 +346,9 @@ class StudyCatalog:
                 ReportRow.prediction.is_not(None))).all()
         for tid, prediction in rows:
             p.remember_stopped(tid, prediction)
+
+
+def one_line(e: BaseException) -> str:
+    """An error as one line for a stored reason."""
+    text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    return f"{type(e).__name__}: {text}".splitlines()[0] if text else type(e).__name__

@@ -4,7 +4,10 @@ on body size."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import math
+import re
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -15,13 +18,19 @@ from service.api.routes import studies, work
 from service.api.schemas import Health
 from service.config import ServiceSettings
 from service.coordinator import Coordinator
+from service.db import database_errors
 from service.errors import Conflict, Invalid, NotFound, StoreError
 
 log = logging.getLogger("aelle.service")
+RETRY_AFTER_SECONDS = 5  # what a 503 tells clients to wait before trying again
 
 
 class BodyLimit:
-    """Refuse bodies over ``limit`` bytes with 413, whether or not Content-Length says so."""
+    """Read each request's body whole before the app sees it: over ``limit`` bytes it is
+    refused with 413, whether Content-Length says so or the body comes in chunks; a JSON body
+    with a non-finite number (the literals NaN and Infinity, or a number like 1e999 that
+    overflows to one) is refused with 422 naming where it is, since nothing stored or answered
+    may hold one."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
@@ -29,36 +38,88 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            return await self._refuse(send)
-        seen = 0
-
-        async def limited():
-            nonlocal seen
+            return await _answer(send, 413, f"request body exceeds {self.limit} bytes")
+        chunks, seen, more = [], 0, True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return None
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                return await _answer(send, 413, f"request body exceeds {self.limit} bytes")
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if b"json" in headers.get(b"content-type", b"") and _NON_FINITE.search(body):
+            where = _non_finite(body)
+            if where is not None:
+                return await _answer(send, 422, where)
+        replayed = False
 
-        try:
-            return await self.app(scope, limited, send)
-        except _TooLarge:
-            return await self._refuse(send)
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
 
-    async def _refuse(self, send):
-        body = (b'{"detail":"request body exceeds ' + str(self.limit).encode()
-                + b' bytes"}')
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        return await self.app(scope, replay, send)
 
 
-class _TooLarge(Exception):
-    pass
+# what a non-finite number looks like in JSON text: a quick test before a full parse
+_NON_FINITE = re.compile(rb"NaN|Infinity|[0-9][eE]\+?[0-9]{3}")
+
+
+class _Bad:
+    """A non-finite number found while parsing."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _non_finite(body: bytes) -> str | None:
+    """Where the body holds a non-finite number, as a message naming the field; None if it
+    holds none (or is no JSON: the app's parser says so)."""
+    def number(text: str):
+        value = float(text)
+        return value if math.isfinite(value) else _Bad(text)
+
+    try:
+        doc = json.loads(body, parse_constant=_Bad, parse_float=number)
+    except ValueError:
+        return None
+    found = _find_bad(doc, "")
+    if found is None:
+        return None
+    where, text = found
+    return (f"{where or 'the body'} must be finite, got {text} (a non-finite number is "
+            "refused wherever it stands; report a diverged network as a result with state "
+            "'diverged')")
+
+
+def _find_bad(doc, where: str) -> tuple[str, str] | None:
+    if isinstance(doc, _Bad):
+        return where, doc.text
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc) \
+        if isinstance(doc, list) else ()
+    for key, value in items:
+        found = _find_bad(value, (f"{where}.{key}" if where else key)
+                          if isinstance(key, str) else f"{where}[{key}]")
+        if found is not None:
+            return found
+    return None
+
+
+async def _answer(send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def create_app(settings: ServiceSettings | None = None,
@@ -92,8 +153,8 @@ def create_app(settings: ServiceSettings | None = None,
 
     @api.get("/health", response_model=Health, tags=["health"])
     def health(request: Request):
-        """Open: the coordinator answers and its database too."""
-        request.app.state.coordinator.db.ping()
+        """Open: the coordinator answers, and its database too, with its tables."""
+        request.app.state.coordinator.db.ping(tables=True)
         return {"status": "ok", "database": "ok"}
 
     @api.get("/openapi.json", dependencies=UserAuth, include_in_schema=False)
@@ -115,11 +176,15 @@ def create_app(settings: ServiceSettings | None = None,
     app.add_exception_handler(Invalid, handler(422))
 
     async def store_error(request: Request, exc: Exception):
+        # the driver's text can hold the URL or the statement: logged, never answered
         log.error("database error on %s %s: %r", request.method, request.url.path,
-                  exc.__cause__)
+                  exc.__cause__ if isinstance(exc, StoreError) else exc)
         return JSONResponse({"detail": "the database is unavailable; try again"},
-                            status_code=503)
+                            status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
-    app.add_exception_handler(StoreError, store_error)
+    # every way a database failure comes out, the project's and Optuna's storage's alike
+    for kind in database_errors():
+        app.add_exception_handler(kind, store_error)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -6,12 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from service.specs import Strict, StudyCreate
+from service.specs import MAX_EXPONENTS, Strict, StudyCreate
 from service.states import Outcome, TrialState
 
-__all__ = ["Outcome", "StudyCreate", "TrialState"]
+__all__ = ["MAX_EXPONENTS", "Outcome", "StudyCreate", "TrialState"]
 
-MAX_EXPONENTS = 16_384
 
 
 class BestTrial(BaseModel):
@@ -34,6 +33,10 @@ class StudyPublic(BaseModel):
     best: BestTrial | None
     epochs_trained: int
     created_at: str
+    quarantine: str | None = Field(None, description="why the study is no longer served "
+                                   "(its stored spec or its Optuna study proved broken)")
+    stop_reason: str | None = Field(None, description="why the coordinator stopped leasing "
+                                    "it (a quota was reached)")
 
 
 class StudiesPublic(BaseModel):

@@ -19,7 +19,7 @@ def test_reports_are_checked_stored_and_idempotent(client):
         (report(client, got, epoch=1, size=7), 422, "spectrum has 7 exponents"),
         (report(client, got, epoch=1, value=float("nan")), 422, "value must be finite"),
         (report(client, got, epoch=1, spectrum=[0.1] * 7 + [float("inf")]), 422,
-         "non-finite exponents"),
+         "non-finite"),
         (report(client, got, epoch=9), 422, "beyond the study's 2 epochs"),
         (report(client, {**got, "token": "f" * 32}, epoch=1), 409, "not the trial's current"),
         (report(client, {**got, "trial_id": 999}, epoch=1), 404, "never leased"),
