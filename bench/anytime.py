@@ -20,9 +20,9 @@ measured and reported as the replay's seconds).
 Regret at a budget: the best final value among the trials trained to the end within it,
 normalised as (best found - best) / (median - best), best and median over the evaluated pool
 (a diverged network counts as worst); a study that trained nothing to the end has the regret of
-the pool's worst finite network. No rule here depends on the budget except the one-epoch top-K,
-so a study run to the largest budget gives every smaller one as its prefix; top-K is run once
-per budget.
+the pool's worst finite network (in the tables; the plot is clipped at 1.5). No rule here
+depends on the budget except the one-epoch top-K, so a study run to the largest budget gives
+every smaller one as its prefix; top-K is run once per budget.
 
 Rules (``RULES``): Optuna's pruners (Median with its defaults and with one warm-up step,
 Percentile 25, SuccessiveHalving, Hyperband, Patient(Median)), the one-epoch top-K of Egele et
@@ -637,18 +637,23 @@ def plot(path: Path, table: dict, grid: list[float], title: str,
     fig, axes = plt.subplots(1, len(groups), figsize=(7 * len(groups), 5), sharey=True,
                              squeeze=False)
     x = np.asarray(grid)
+    for ax in axes[0]:  # more rules than the default ten colours
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
     for ax, (name, rs) in zip(axes[0], groups, strict=True):
         for r in rs:
             m, s = np.asarray(table[r]["fine_mean"]), np.asarray(table[r]["fine_se"])
             (line,) = ax.plot(x, m, label=r, lw=1.4)
             ax.fill_between(x, m - s, m + s, color=line.get_color(), alpha=0.18, lw=0)
         ax.axhline(TARGET, color="k", ls=":", lw=0.8)
+        # before a study's first completed trial its regret is the worst network's, which
+        # can be orders of magnitude off this scale
+        ax.set_ylim(-0.02, 1.5)
         ax.set_xscale("log")
         ax.set_xticks(list(budgets), [str(b) for b in budgets])
         ax.set_xlabel("compute (full-trial equivalents, spectra included)")
         ax.set_title(name, fontsize=10)
         ax.legend(fontsize=7, ncol=2)
-    axes[0][0].set_ylabel("normalised regret (mean ± SE)")
+    axes[0][0].set_ylabel("normalised regret (mean ± SE), clipped at 1.5")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -174,6 +174,8 @@ def plot(path: Path, groups: dict, grid: list[float], budgets: tuple) -> None:
     fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4.5), sharey=True,
                              squeeze=False)
     x = np.asarray(grid)
+    for ax in axes[0]:  # more rules than the default ten colours
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
     for ax, (group, table) in zip(axes[0], groups.items(), strict=True):
         for r, t in table.items():
             (line,) = ax.plot(x, t["fine_mean"], label=r, lw=1.3)
@@ -182,12 +184,15 @@ def plot(path: Path, groups: dict, grid: list[float], budgets: tuple) -> None:
                             np.array(t["mean"]) + np.array(t["se"]),
                             color=line.get_color(), alpha=0.15, lw=0)
         ax.axhline(at.TARGET, color="k", ls=":", lw=0.8)
+        # before a study's first completed trial its regret is the worst network's, which
+        # can be orders of magnitude off this scale
+        ax.set_ylim(-0.02, 1.5)
         ax.set_xscale("log")
         ax.set_xticks(list(budgets), [str(v) for v in budgets])
         ax.set_title(group, fontsize=10)
         ax.set_xlabel("compute (full-trial equivalents)")
         ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("normalised regret (mean ± SE)")
+    axes[0][0].set_ylabel("normalised regret (mean ± SE), clipped at 1.5")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
