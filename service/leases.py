@@ -25,6 +25,7 @@ from service.db import (
     WORKER_NAME_LENGTH,
     Database,
     LeaseRow,
+    ReportRow,
     StudyRow,
     is_database_error,
 )
@@ -113,6 +114,10 @@ class LeaseBook:
                 retry_of = (self.storage.get_trial_system_attrs(tid).get("failed_trial")
                             if waiting else None)
                 with self.db.session() as s:  # every lease is a new trial: a plain insert
+                    # Optuna's id is new to Optuna, but SQLite gives a deleted trial's id out
+                    # again: rows left by a study deleted outside the coordinator are stale
+                    s.execute(delete(ReportRow).where(ReportRow.trial_id == tid))
+                    s.execute(delete(LeaseRow).where(LeaseRow.trial_id == tid))
                     s.execute(insert(LeaseRow), [{
                         "trial_id": tid, "study_id": row.study_id, "token": token,
                         "worker": worker[:WORKER_NAME_LENGTH],
