@@ -11,10 +11,11 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from aelle.pruners import Decision, trial_marks
 from service.api.schemas import Outcome, ReportPublic, ResultPublic
-from service.db import REASON_LENGTH, Database, ReportRow, pack_spectrum
+from service.db import REASON_LENGTH, Database, ReportRow, StoreError, pack_spectrum
 from service.errors import Conflict, Invalid, Quarantined
 from service.leases import LeaseBook, RunningTrial
 from service.optuna_compat import requeue, trial_id
@@ -54,8 +55,18 @@ class Reports:
             # the last epoch has nothing left to save: the trial completes
             prune = decision.prune and step < active.settings["epochs"]
             row = _row(active, tid, step, value, z, decision, prune)
-            with self.db.session() as s:  # a Core insert: the ORM's bookkeeping costs more
-                s.execute(insert(ReportRow), [row])
+            try:
+                with self.db.session() as s:  # a Core insert: the ORM's bookkeeping costs more
+                    s.execute(insert(ReportRow), [row])
+            except StoreError as e:
+                if not isinstance(e.__cause__, IntegrityError):
+                    raise
+                # another coordinator process stored this epoch first (a worker's retry
+                # reached it): the same report gets that answer, another one a conflict
+                again = self._replayed(frozen, tid, step, value, z)
+                if again is None:
+                    raise
+                return again
             self.leases.beat(running)
             return _answer(ReportRow(**row))
 

@@ -5,14 +5,16 @@ another tool (optuna-dashboard's "Delete study") is passed by without failing th
 import sqlite3
 import time
 
+import numpy as np
 import optuna
 import pytest
 from fastapi.testclient import TestClient
 from optuna.trial import TrialState
+from sqlalchemy import insert
 from sqlalchemy.exc import OperationalError
 
 from service.api.app import create_app
-from service.db import LeaseRow
+from service.db import LeaseRow, ReportRow, pack_spectrum
 from tests.service.support import (
     API,
     USER,
@@ -161,3 +163,21 @@ def test_the_health_check_fails_once_the_tables_are_gone(client):
         conn.exec_driver_sql("DROP TABLE aelle_reports")
     r = client.get(f"{API}/health")
     assert r.status_code == 503
+
+
+def test_a_report_another_coordinator_stored_first_gets_its_answer_not_503(client):
+    """Two coordinators on one database: a worker's retry of a report may reach the second
+    after the first stored it (the first's answer was lost)."""
+    client.post(f"{API}/studies", json=study(budget=1), headers=USER)
+    coordinator = client.app.state.coordinator
+    got = lease(client)
+    sid = coordinator.studies.row("s").study_id
+    with coordinator.db.session() as s:  # what the other coordinator stored
+        s.execute(insert(ReportRow), [{
+            "trial_id": got["trial_id"], "step": 0, "study_id": sid, "value": 2.0,
+            "spectrum": pack_spectrum(np.full(8, 0.1)), "size": 8, "max_le": 0.1,
+            "mean_le": 0.1, "decision": "continue", "reason": "stored by the other one"}])
+    r = report(client, got)
+    assert r.status_code == 200 and r.json()["reason"] == "stored by the other one"
+    other = report(client, got, value=3.0)
+    assert other.status_code == 409
