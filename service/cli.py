@@ -65,7 +65,7 @@ def run_serve(args) -> int:
     import uvicorn
 
     from service.api.app import create_app
-    from service.db import Database
+    from service.db import AlreadyServed, Database, SqliteLock
     from service.local import torch_threads_for_the_coordinator
 
     settings = settings_from(args)
@@ -74,6 +74,13 @@ def run_serve(args) -> int:
     with _database_errors():
         if args.wait_db > 0:
             Database(settings.database_url, settings).wait(args.wait_db)
+        # refused here in one line, before uvicorn would log a traceback of the same refusal
+        probe = SqliteLock(settings.database_url)
+        try:
+            probe.acquire()
+        except AlreadyServed as e:
+            raise CommandError(str(e)) from None
+        probe.release()
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info",
                     access_log=args.access_log)
     return 0

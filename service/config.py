@@ -8,6 +8,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIN_TOKEN_LENGTH = 16  # the shortest bearer token a coordinator serves with
+
 
 class ServiceSettings(BaseSettings):
     """database_url: SQLAlchemy URL shared by Optuna's tables and ours (a SQLite file by
@@ -52,12 +54,23 @@ class ServiceSettings(BaseSettings):
         return v
 
     def require_tokens(self) -> None:
-        """Serving without both tokens would leave the API open: refuse, saying which."""
+        """Serving with a missing, short or shared token would leave the API open: refuse,
+        saying which. Each token has at least MIN_TOKEN_LENGTH characters, and users and
+        workers hold different ones (a worker's token must not read or create studies)."""
         missing = [name for name in ("user_token", "worker_token")
                    if getattr(self, name) is None or not getattr(self, name).get_secret_value()]
         if missing:
             raise ValueError("set " + " and ".join(f"AELLE_{m.upper()}" for m in missing)
                              + " (the bearer tokens of users and workers)")
+        short = [name for name in ("user_token", "worker_token")
+                 if len(getattr(self, name).get_secret_value()) < MIN_TOKEN_LENGTH]
+        if short:
+            raise ValueError(" and ".join(f"AELLE_{m.upper()}" for m in short)
+                             + f" must have at least {MIN_TOKEN_LENGTH} characters (for "
+                             "instance: python -c 'import secrets; print(secrets.token_hex(16))')")
+        if self.user_token.get_secret_value() == self.worker_token.get_secret_value():
+            raise ValueError("AELLE_USER_TOKEN and AELLE_WORKER_TOKEN must differ (a worker "
+                             "must not act as a user)")
 
 
 class ClientSettings(BaseSettings):

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 
 from service.config import ServiceSettings
-from service.db import Database, engine_options
+from service.db import Database, SqliteLock, engine_options
 from service.errors import NotFound
 from service.leases import LeaseBook
 from service.migrations import migrate
@@ -50,10 +50,14 @@ class Coordinator:
         self.queries = Queries(self.db, self.studies, self.models)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self._lock = SqliteLock(settings.database_url)
 
     # ---- lifecycle
     def start(self) -> None:
-        """Start failing trials whose heartbeat went stale (and queueing their retries)."""
+        """Take the database (one coordinator per SQLite file: AlreadyServed if another holds
+        it) and start failing trials whose heartbeat went stale (and queueing their
+        retries)."""
+        self._lock.acquire()
         warm_up_training()
         if self._sweeper is None:
             self._sweeper = threading.Thread(target=self._sweep_loop, name="aelle-sweeper",
@@ -65,6 +69,7 @@ class Coordinator:
         if self._sweeper is not None:
             self._sweeper.join(timeout=10)
         self.wait_for_models(timeout=30)
+        self._lock.release()
 
     def _sweep_loop(self) -> None:
         while not self._stop.wait(self.settings.stale_check_seconds):

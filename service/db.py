@@ -180,6 +180,55 @@ def engine_for(url: str, settings: ServiceSettings | None = None) -> Engine:
     return engine
 
 
+class AlreadyServed(RuntimeError):
+    """Another coordinator serves this SQLite file (its budgets and leases are kept in one
+    process's memory and locks: a second one would overrun them)."""
+
+
+class SqliteLock:
+    """One coordinator per SQLite file: an exclusive lock on ``<file>.coordinator.lock``,
+    held while the coordinator runs, released when it closes or its process ends. The lock
+    is the operating system's (flock), so a crashed coordinator leaves none behind. Other
+    backends, and in-memory SQLite, need none."""
+
+    def __init__(self, url: str):
+        from sqlalchemy.engine import make_url
+
+        u = make_url(url)
+        database = u.database or ""
+        self.path = (None if not u.drivername.startswith("sqlite") or database in ("", ":memory:")
+                     or database.startswith("file:") else f"{database}.coordinator.lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        if self.path is None or self._fd is not None:
+            return
+        import fcntl
+        import os
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise AlreadyServed(f"another coordinator serves this SQLite file (it holds "
+                                f"{self.path}); one SQLite file takes one coordinator, several "
+                                "share a PostgreSQL database") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        import fcntl
+        import os
+
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+
 class Database:
     """The project's tables and the one session scope through which they are used."""
 

@@ -7,8 +7,8 @@ from service.config import ServiceSettings
 from service.local import local_coordinator
 from tests.tasks.conftest import TINY
 
-USER = {"Authorization": "Bearer user-secret"}
-WORKER = {"Authorization": "Bearer worker-secret"}
+USER = {"Authorization": "Bearer user-secret-for-tests"}
+WORKER = {"Authorization": "Bearer worker-secret-for-tests"}
 # spectrum_state "hidden": every architecture reports `hidden` exponents, the size the tests'
 # hand-made reports carry
 SETTINGS = {**TINY["smnist"], "hidden": 8, "train_size": 128, "val_size": 64,
@@ -22,8 +22,8 @@ def study(name="s", budget=3, epochs=2, **kw):
 
 
 def service_settings(url, **kw):
-    return ServiceSettings(database_url=url, user_token="user-secret",
-                           worker_token="worker-secret", heartbeat_interval=1,
+    return ServiceSettings(database_url=url, user_token="user-secret-for-tests",
+                           worker_token="worker-secret-for-tests", heartbeat_interval=1,
                            grace_period=3, stale_check_seconds=0.5, **kw)
 
 

@@ -48,7 +48,7 @@ def test_eight_workers_budget_exact_no_double_lease_every_report_stored(pg_url):
         assert r.status_code == 201, r.text
 
         def one_worker(i):
-            client = CoordinatorClient(url, "worker-secret")
+            client = CoordinatorClient(url, "worker-secret-for-tests")
             try:
                 return Worker(client, name=f"w{i}", burst=True, progress=False).run()
             finally:

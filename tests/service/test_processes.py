@@ -21,7 +21,8 @@ from tests.service.support import SETTINGS, USER
 @pytest.fixture
 def env(tmp_path):
     return {**os.environ, "AELLE_DATABASE_URL": f"sqlite:///{tmp_path}/aelle.db",
-            "AELLE_USER_TOKEN": "user-secret", "AELLE_WORKER_TOKEN": "worker-secret",
+            "AELLE_USER_TOKEN": "user-secret-for-tests",
+            "AELLE_WORKER_TOKEN": "worker-secret-for-tests",
             "AELLE_HEARTBEAT_INTERVAL": "1", "AELLE_GRACE_PERIOD": "4",
             "AELLE_STALE_CHECK_SECONDS": "0.5", "PYTHONUNBUFFERED": "1"}
 

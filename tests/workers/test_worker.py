@@ -25,7 +25,7 @@ def ranked(url, name="s"):
 def test_burst_worker_finishes_a_study_and_the_pruner_acts(server):
     pruner = {"name": "median", "settings": {"n_startup_trials": 2, "n_warmup_steps": 0}}
     submit(server, budget=6, epochs=3, pruner=pruner)
-    client = CoordinatorClient(server, "worker-secret")
+    client = CoordinatorClient(server, "worker-secret-for-tests")
     counts = Worker(client, name="t", burst=True, progress=False).run()
     client.close()
     trials = ranked(server)
@@ -41,7 +41,7 @@ def test_burst_worker_finishes_a_study_and_the_pruner_acts(server):
 
 def test_two_concurrent_slots_share_the_budget_exactly(server):
     submit(server, budget=5, epochs=1)
-    client = CoordinatorClient(server, "worker-secret")
+    client = CoordinatorClient(server, "worker-secret-for-tests")
     threads = torch.get_num_threads()
     counts = Worker(client, name="t", concurrency=2, burst=True, progress=False).run()
     client.close()
@@ -51,7 +51,7 @@ def test_two_concurrent_slots_share_the_budget_exactly(server):
 
 def test_a_stopped_worker_hands_its_trial_back(server):
     submit(server, budget=1, epochs=3)
-    client = CoordinatorClient(server, "worker-secret")
+    client = CoordinatorClient(server, "worker-secret-for-tests")
     worker = Worker(client, name="t", burst=True, progress=False)
     original = client.report
 
@@ -85,7 +85,7 @@ def stop_during_epoch(worker, client, at: int, times: int = 1):
 
 def test_a_worker_stopped_with_finish_ends_its_trial_and_takes_no_more(server):
     submit(server, budget=3, epochs=3, pruner={"name": "none"})
-    client = CoordinatorClient(server, "worker-secret")
+    client = CoordinatorClient(server, "worker-secret-for-tests")
     worker = Worker(client, name="t", burst=True, progress=False, on_stop="finish")
     stop_during_epoch(worker, client, at=1)
     counts = worker.run()
@@ -97,7 +97,7 @@ def test_a_worker_stopped_with_finish_ends_its_trial_and_takes_no_more(server):
 
 def test_a_second_stop_hands_a_finishing_trial_back(server):
     submit(server, budget=1, epochs=3, pruner={"name": "none"})
-    client = CoordinatorClient(server, "worker-secret")
+    client = CoordinatorClient(server, "worker-secret-for-tests")
     worker = Worker(client, name="t", burst=True, progress=False, on_stop="finish")
     stop_during_epoch(worker, client, at=1, times=2)
     assert worker.run() == {Outcome.FAILED: 1}
@@ -127,12 +127,12 @@ def test_client_errors_are_typed(tmp_path):
         client = CoordinatorClient(url, "wrong")
         with pytest.raises(Rejected, match="401"):
             client.lease("t")
-        good = CoordinatorClient(url, "worker-secret")
+        good = CoordinatorClient(url, "worker-secret-for-tests")
         with pytest.raises(LeaseLost, match="409"):
             httpx.post(f"{url}{API}/studies", json=study(budget=1), headers=USER)
             got = good.lease("t")
             good.report(got["trial_id"], "0" * 32, 0, 1.0, [0.1] * 8)
-    gone = CoordinatorClient(url, "worker-secret", patience=1.0)
+    gone = CoordinatorClient(url, "worker-secret-for-tests", patience=1.0)
     with pytest.raises(Unreachable, match="gave up"):
         gone.lease("t")
     with pytest.raises(ValueError, match="token"):
