@@ -75,4 +75,7 @@ def run_worker(args) -> int:
     name = settings.worker_name
     print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
           if counts else f"{name}: no trials", file=sys.stderr)
+    if worker.fatal is not None:
+        print(f"aelle worker: {worker.fatal}", file=sys.stderr)
+        return 1
     return 1 if counts[Outcome.UNREACHABLE] else 0

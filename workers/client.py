@@ -1,9 +1,11 @@
 """The worker's side of the coordinator's REST interface.
 
-Transient faults (the coordinator unreachable or restarting, timeouts, 502/503/504) are retried
-with exponential backoff up to ``patience`` seconds; a refusal (4xx) is not: it raises
-:class:`Rejected`, or :class:`LeaseLost` when the coordinator says the trial is no longer this
-worker's (409: failed after a missed heartbeat, or finished).
+Faults of the coordinator or the way to it (a connection refused or cut, a timeout, any 5xx
+answer: a restart, a database outage, a bug on one request) are retried with exponential
+backoff and jitter for up to ``patience`` seconds, then raise :class:`Unreachable`. A refusal
+(4xx) is not retried: it raises :class:`Rejected`; :class:`BadToken` for 401/403 (no request
+of this worker will ever pass), :class:`LeaseLost` when the coordinator says the trial is no
+longer this worker's (404: gone; 409: failed after a missed heartbeat, or finished).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ log = logging.getLogger("aelle.worker")
 # The server's routes live under the same prefix (service.api.API_PREFIX); the worker does not
 # import the service, so it spells the prefix itself.
 API_PREFIX = "/api/v1"
-TRANSIENT_STATUS = {502, 503, 504}
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0  # seconds between retries: doubling, with jitter
 
 
@@ -35,6 +36,10 @@ class Rejected(RuntimeError):
 
 class LeaseLost(Rejected):
     """The trial is no longer this worker's to run."""
+
+
+class BadToken(Rejected):
+    """The coordinator refuses this worker's token (401/403)."""
 
 
 class Unreachable(RuntimeError):
@@ -66,8 +71,10 @@ class CoordinatorClient:
     def close(self) -> None:
         self._http.close()
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        deadline = time.monotonic() + self.patience
+    def _post(self, path: str, body: dict[str, Any],
+              patience: float | None = None) -> dict[str, Any]:
+        patience = self.patience if patience is None else patience
+        deadline = time.monotonic() + patience
         delay = BACKOFF_FIRST
         while True:
             try:
@@ -76,20 +83,31 @@ class CoordinatorClient:
                 problem = f"{type(e).__name__}: {e}"
             else:
                 if r.status_code < 400:
-                    return r.json()
-                if r.status_code not in TRANSIENT_STATUS:
+                    try:
+                        return r.json()
+                    except ValueError:  # a proxy's page, a cut body: as good as no answer
+                        problem = f"HTTP {r.status_code} with a body that is not JSON"
+                elif r.status_code < 500:
                     detail = _detail(r)
-                    kind = LeaseLost if r.status_code == 409 else Rejected
+                    kind = (BadToken if r.status_code in (401, 403) else
+                            LeaseLost if r.status_code in (404, 409) and "/trials/" in path
+                            else Rejected)
                     raise kind(r.status_code, detail)
-                problem = f"HTTP {r.status_code}"
+                else:
+                    problem = f"HTTP {r.status_code}: {_detail(r)[:200]}"
             if time.monotonic() + delay > deadline:
-                raise Unreachable(f"POST {path}: {problem}; gave up after {self.patience:.0f} s")
+                raise Unreachable(f"POST {path}: {problem}; gave up after {patience:.0f} s")
             log.warning("POST %s: %s; retrying in %.1f s", path, problem, delay)
             time.sleep(delay * (0.75 + 0.5 * random.random()))  # jitter: workers spread out
             delay = min(delay * 2, BACKOFF_MAX)
 
-    def lease(self, worker: str) -> dict[str, Any] | None:
-        got = self._post("/leases", {"worker": worker})
+    def lease(self, worker: str, tasks: list[str] | None = None) -> dict[str, Any] | None:
+        """A trial to run, of one of ``tasks`` when given (the tasks this worker has the code
+        of); None: no work."""
+        body: dict[str, Any] = {"worker": worker}
+        if tasks is not None:
+            body["tasks"] = list(tasks)
+        got = self._post("/leases", body)
         return None if got.get("trial_id") is None else got
 
     def report(self, trial_id: int, lease: str, epoch: int, value: float,
@@ -102,10 +120,11 @@ class CoordinatorClient:
         return self._post(f"/trials/{trial_id}/heartbeat", {"lease": lease})
 
     def result(self, trial_id: int, lease: str, state: str, value: float | None = None,
-               reason: str | None = None, retry: bool = False) -> dict[str, Any]:
+               reason: str | None = None, retry: bool = False,
+               patience: float | None = None) -> dict[str, Any]:
         return self._post(f"/trials/{trial_id}/result",
                           {"lease": lease, "state": state, "value": value, "reason": reason,
-                           "retry": retry})
+                           "retry": retry}, patience=patience)
 
 
 def _detail(r: httpx.Response) -> str:

@@ -17,8 +17,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import tasks as task_zoo
 from tasks import run_trial
-from workers.client import CoordinatorClient, LeaseLost, Rejected, Unreachable
+from workers.client import BadToken, CoordinatorClient, LeaseLost, Rejected, Unreachable
 from workers.config import OnStop, WorkerSettings
 
 log = logging.getLogger("aelle.worker")
@@ -32,6 +33,7 @@ class Outcome(StrEnum):
     PRUNED = "pruned"
     DIVERGED = "diverged"
     FAILED = "failed"            # the trial raised, or was handed back to be run again
+    HANDED_BACK = "handed back"  # the coordinator was lost mid-trial; it runs again elsewhere
     LOST = "lost"                # the coordinator said the trial is no longer this worker's
     UNREACHABLE = "unreachable"  # the coordinator did not answer within the patience
     UNREPORTED = "unreported"    # a failure the coordinator refused or did not hear
@@ -108,6 +110,7 @@ class NullProgress:
 
 
 _DEFAULTS = WorkerSettings.model_fields
+HAND_BACK_PATIENCE = 10.0  # seconds to try handing a trial back after the coordinator was lost
 
 
 class Worker:
@@ -115,11 +118,13 @@ class Worker:
     return when the coordinator has no work instead of polling every ``poll`` seconds.
     ``on_stop``: what :meth:`stop` does to the running trials, ``hand-back`` (stop them at
     their next epoch and queue them again) or ``finish`` (let them end; a second stop hands
-    them back)."""
+    them back). ``tasks``: the tasks it asks leases of (default: every task of the zoo it
+    has)."""
 
     def __init__(self, client: CoordinatorClient, name: str = "worker", concurrency: int = 1,
                  burst: bool = False, poll: float = _DEFAULTS["poll_interval"].default,
-                 progress: bool = True, on_stop: OnStop = _DEFAULTS["on_stop"].default):
+                 progress: bool = True, on_stop: OnStop = _DEFAULTS["on_stop"].default,
+                 tasks: list[str] | None = None):
         if concurrency < 1:
             raise ValueError(f"concurrency must be positive, got {concurrency}")
         if on_stop not in ("hand-back", "finish"):
@@ -130,6 +135,9 @@ class Worker:
         self.handing_back = threading.Event()  # and stop the running trials at their next epoch
         self.counts: Counter[Outcome] = Counter()
         self._counts_lock = threading.Lock()
+        self.fatal: str | None = None  # why the worker ended before its work did (one line)
+        # what it asks leases of: the tasks it has the code of
+        self.tasks = task_zoo.names() if tasks is None else list(tasks)
 
     def stop(self, *_) -> None:
         """Take no more work; hand the running trials back, or let them finish first (a second
@@ -163,14 +171,37 @@ class Worker:
         with self._counts_lock:
             self.counts[what] += 1
 
+    def _end(self, reason: str) -> None:
+        """Stop every slot: the worker cannot go on (the first reason is kept)."""
+        with self._counts_lock:
+            if self.fatal is None:
+                self.fatal = reason
+        self.stopping.set()
+
     def _loop(self, slot: int) -> None:
         me = f"{self.name}/{slot}" if self.concurrency > 1 else self.name
+        try:
+            self._work(me)
+        except Exception as e:  # a bug of the worker itself: end, saying so in one line
+            log.error("%s crashed:\n%s", me, traceback.format_exc())
+            self._end(f"crashed: {type(e).__name__}: {e}".splitlines()[0])
+
+    def _work(self, me: str) -> None:
         while not self.stopping.is_set():
             try:
-                lease = self.client.lease(me)
+                lease = self.client.lease(me, self.tasks)
             except Unreachable as e:
                 log.error("%s: %s", me, e)
                 self._count(Outcome.UNREACHABLE)
+                self._end(f"the coordinator was lost: {e}")
+                return
+            except BadToken as e:
+                self._end(f"the coordinator refuses the worker token ({e.status}): set "
+                          "--token or AELLE_WORKER_TOKEN to the coordinator's "
+                          "AELLE_WORKER_TOKEN")
+                return
+            except Rejected as e:
+                self._end(f"the coordinator refuses this worker's leases: {e}")
                 return
             if lease is None:
                 if self.burst:
@@ -183,6 +214,9 @@ class Worker:
         """Run one leased trial to its end; how it ended."""
         tid, token = lease["trial_id"], lease["token"]
         settings = lease["settings"]
+        if lease["task"] not in self.tasks:  # a coordinator that ignored the tasks asked for
+            return self._give_back(tid, token, f"the worker has no task {lease['task']!r}",
+                                   retry=True)
         progress = (Progress(f"{lease['study']} #{lease['number']}", settings["epochs"])
                     if self.progress else NullProgress())
         hb = Heartbeat(self.client, tid, token, lease["heartbeat_interval"])
@@ -210,13 +244,29 @@ class Worker:
             log.warning("trial %d: %s", tid, e.detail)
             ended = Outcome.LOST
         except Unreachable as e:
+            # not the trial's fault: hand it back to be run again, if the coordinator answers
+            # now; if not, its grace period fails it and queues it again all the same
             log.error("trial %d: %s", tid, e)
-            ended = Outcome.UNREACHABLE
+            ended = self._hand_back(tid, token)
+        except BadToken as e:
+            self._end(f"the coordinator refuses the worker token ({e.status})")
+            ended = Outcome.UNREPORTED
         except Exception as e:  # the trial failed: say why, with the traceback's last line
             log.error("trial %d failed:\n%s", tid, traceback.format_exc())
             ended = self._give_back(tid, token, f"{type(e).__name__}: {e}"[:4000], retry=False)
         progress.end(ended)
         return ended
+
+    def _hand_back(self, tid: int, token: str) -> Outcome:
+        try:
+            self.client.result(tid, token, Outcome.FAILED, retry=True,
+                               reason="the worker lost the coordinator",
+                               patience=HAND_BACK_PATIENCE)
+        except (Rejected, Unreachable) as e:
+            log.error("trial %d: could not hand it back (%s); the coordinator fails and "
+                      "requeues it when its heartbeat is stale", tid, e)
+            return Outcome.UNREACHABLE
+        return Outcome.HANDED_BACK
 
     def _give_back(self, tid: int, token: str, reason: str, retry: bool) -> Outcome:
         try:

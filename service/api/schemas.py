@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -46,6 +46,10 @@ class StudiesPublic(BaseModel):
 
 class LeaseRequest(Strict):
     worker: str = Field("worker", min_length=1, max_length=256)
+    tasks: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+        None, max_length=256, description="the tasks the worker "
+                                    "can run: only studies of these are leased to it (none "
+                                    "given: any)")
 
 
 class LeasePublic(BaseModel):

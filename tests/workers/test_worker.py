@@ -139,3 +139,84 @@ def test_client_errors_are_typed(tmp_path):
         CoordinatorClient(url, "")
     with pytest.raises(ValueError, match="http"):
         CoordinatorClient("localhost:8000", "t")
+
+
+class Faulty(httpx.HTTPTransport):
+    """The real coordinator behind a way that fails: the first ``n`` requests whose path
+    holds ``part`` get ``status`` (or, with status None, a refused connection)."""
+
+    def __init__(self, part, n, status=500):
+        super().__init__()
+        self.part, self.left, self.status = part, n, status
+        self.failed = 0
+
+    def handle_request(self, request):
+        if self.part in request.url.path and self.left > 0:
+            self.left -= 1
+            self.failed += 1
+            if self.status is None:
+                raise httpx.ConnectError("connection refused", request=request)
+            return httpx.Response(self.status, json={"detail": "Internal Server Error"})
+        return super().handle_request(request)
+
+
+@pytest.mark.parametrize("part, status", [("/leases", 500), ("/reports", 500),
+                                          ("/result", 502), ("/reports", None)])
+def test_a_worker_rides_out_server_errors_and_lost_connections(server, part, status):
+    submit(server, budget=2, epochs=1, pruner={"name": "none"})
+    faulty = Faulty(part, 2, status)
+    client = CoordinatorClient(server, "worker-secret-for-tests", transport=faulty, patience=30)
+    counts = Worker(client, name="t", burst=True, progress=False).run()
+    client.close()
+    assert faulty.failed == 2 and counts == {Outcome.COMPLETE: 2}
+    assert [t["state"] for t in ranked(server)] == ["complete", "complete"]
+
+
+def test_a_worker_hands_a_trial_back_when_the_coordinator_is_lost(server):
+    submit(server, budget=1, epochs=2, pruner={"name": "none"})
+    faulty = Faulty("/reports", 10**6, None)  # every report is lost; the result goes through
+    client = CoordinatorClient(server, "worker-secret-for-tests", transport=faulty,
+                               patience=1.0)
+    worker = Worker(client, name="t", burst=True, progress=False)
+    assert worker.run_one(client.lease("t")) == Outcome.HANDED_BACK
+    client.close()
+    # handed back, not failed for good: the same parameters wait to run again
+    assert {t["state"] for t in ranked(server)} == {"failed", "waiting"}
+
+
+def test_a_wrong_token_ends_the_worker_non_zero_with_one_line(server, capsys):
+    from aelle.cli import main
+
+    submit(server, budget=1, epochs=1)
+    worker = Worker(CoordinatorClient(server, "not-the-worker-token"), burst=True,
+                    progress=False)
+    assert worker.run() == {} and "refuses the worker token (401)" in worker.fatal
+    assert main(["worker", "--url", server, "--token", "not-the-worker-token",
+                 "--burst"]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("aelle worker: the coordinator refuses the worker token")
+
+
+def test_a_lost_coordinator_ends_the_worker_non_zero(tmp_path, capsys):
+    from aelle.cli import main
+    from service.local import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens
+    worker = Worker(CoordinatorClient(url, "worker-secret-for-tests", patience=0.5),
+                    burst=True, progress=False)
+    assert worker.run() == {Outcome.UNREACHABLE: 1}
+    assert worker.fatal.startswith("the coordinator was lost")
+    assert main(["worker", "--url", url, "--token", "worker-secret-for-tests",
+                 "--patience", "0.5", "--burst"]) == 1
+    assert "aelle worker: the coordinator was lost" in capsys.readouterr().err
+
+
+def test_a_worker_gets_only_the_tasks_it_can_run(server):
+    submit(server, budget=1, epochs=1, pruner={"name": "none"})
+    client = CoordinatorClient(server, "worker-secret-for-tests")
+    assert client.lease("w", tasks=["charrnn", "signal"]) is None
+    assert Worker(client, burst=True, progress=False, tasks=["signal"]).run() == {}
+    got = client.lease("w", tasks=["smnist"])
+    assert got["task"] == "smnist"
+    client.close()
+    assert ranked(server)[0]["state"] == "running"

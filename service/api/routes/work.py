@@ -32,7 +32,7 @@ TrialId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the trial id of t
 @router.post("/leases", response_model=LeasePublic | NoWork)
 async def lease(body: LeaseRequest, coordinator: CoordinatorDep):
     """A trial to run (trial id, task, parameters, settings, lease), or "no work"."""
-    got = await run_in_threadpool(coordinator.lease, body.worker)
+    got = await run_in_threadpool(coordinator.lease, body.worker, body.tasks)
     return NoWork() if got is None else got
 
 
