@@ -260,7 +260,10 @@ class LeaseBook:
                 continue
             # stale-failed here or in a pass that stopped before this point; a trial whose
             # result was posted meanwhile closes its own lease and is not counted
-            failed += sum(_state(self.storage, t) == TrialState.FAIL for t in ended)
+            stale = sum(_state(self.storage, t) == TrialState.FAIL for t in ended)
+            failed += stale
+            if stale and sid in {a.id for a in self.studies.loaded()}:
+                self.studies.enforce_quotas(self.studies.active(sid))
             with self.db.session() as s:
                 s.execute(update(LeaseRow).where(LeaseRow.trial_id.in_(ended),
                                                  LeaseRow.finished_at.is_(None))

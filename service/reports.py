@@ -161,6 +161,8 @@ class Reports:
                     requeue(study, self.storage.get_trial(tid), self._max_retry)
             self.leases.close(tid)
         done = self.storage.get_trial(tid)
+        if outcome == Outcome.FAILED:
+            self.leases.studies.enforce_quotas(active)
         if outcome == Outcome.COMPLETE:
             active.add_completed(done)
             active.pruner.refresh(study)  # AeLLE: refits in the background

@@ -141,6 +141,11 @@ class StudyCreate(Strict):
     budget: int = Field(ge=1, le=100_000)
     epochs: int | None = Field(None, ge=1, le=10_000)
     settings: dict[str, Any] = Field(default_factory=dict)
+    max_failed: int = Field(20, ge=1, le=100_000, description="the study is stopped once "
+                            "this many trials failed for good (an error, or retries spent)")
+    max_retries: int = Field(100, ge=0, le=1_000_000, description="the study is stopped once "
+                             "more trials than this were queued again (a stale heartbeat, "
+                             "a worker handing a trial back)")
 
 
 def task_of(spec: StudyCreate):

@@ -219,6 +219,23 @@ class StudyCatalog:
         if changed:
             log.error("study %d quarantined: %s", sid, reason)
 
+    def enforce_quotas(self, active: ActiveStudy) -> None:
+        """Stop the study, saying why, once too many of its trials failed for good (an error,
+        or retries spent) or were queued again: a study whose trials cannot run must not
+        hold the workers, nor fail its whole budget."""
+        trials = active.study.get_trials(deepcopy=False)
+        # a queued retry names every trial it runs again (Optuna's retry_history)
+        again = [t.system_attrs.get("retry_history") or [] for t in trials]
+        retried = {number for history in again for number in history}
+        failed = sum(t.state == TrialState.FAIL and t.number not in retried for t in trials)
+        retries = sum(bool(history) for history in again)
+        spec = active.spec
+        if failed >= spec.max_failed:
+            self.stop_with(active.id, f"{failed} trials failed (max_failed {spec.max_failed})")
+        elif retries > spec.max_retries:
+            self.stop_with(active.id, f"{retries} trials were queued again "
+                           f"(max_retries {spec.max_retries})")
+
     def stop_with(self, sid: int, reason: str) -> None:
         """Lease no more trials of the study, saying why (a quota was reached)."""
         with self.db.session() as s:

@@ -91,3 +91,26 @@ def test_leases_skip_a_spent_study_once_nothing_runs_in_it(client, monkeypatch):
     assert lease(client)["study"] == "next"
     assert lease(client)["study"] == "next"
     assert visited == ["spent", "next", "next"]  # looked at once, then skipped
+
+
+def test_a_study_whose_trials_keep_failing_is_stopped_with_a_reason(client):
+    client.post(f"{API}/studies", json=study(name="bad", budget=5, max_failed=2),
+                headers=USER)
+    client.post(f"{API}/studies", json=study(name="fine", budget=5), headers=USER)
+    for _ in range(2):
+        got = lease(client)
+        assert got["study"] == "bad"
+        result(client, got, state="failed", value=None, reason="ImportError: no task code")
+    bad = client.get(f"{API}/studies/bad", headers=USER).json()
+    assert bad["stopped"] and bad["stop_reason"] == "2 trials failed (max_failed 2)"
+    assert lease(client)["study"] == "fine"  # the others keep leasing
+
+
+def test_a_study_whose_trials_keep_coming_back_is_stopped_with_a_reason(client):
+    client.post(f"{API}/studies", json=study(budget=5, max_retries=1), headers=USER)
+    for _ in range(2):
+        result(client, lease(client), state="failed", value=None, reason="handed back",
+               retry=True)
+    s = client.get(f"{API}/studies/s", headers=USER).json()
+    assert s["stopped"] and s["stop_reason"] == "2 trials were queued again (max_retries 1)"
+    assert lease(client)["trial_id"] is None
