@@ -94,8 +94,16 @@ class Coordinator:
     def create_study(self, spec):
         return self.studies.create(spec)
 
-    def list_studies(self):
-        return [self.studies.summary(name) for name in self.studies.names()]
+    def list_studies(self, limit: int | None = None, offset: int = 0):
+        """(the summaries of ``limit`` studies from ``offset``, how many there are)."""
+        names = self.studies.names(limit=limit, offset=offset)
+        data = []
+        for name in names:
+            try:
+                data.append(self.studies.summary(name))
+            except NotFound:  # deleted meanwhile
+                continue
+        return data, self.studies.count()
 
     def summary(self, name: str):
         return self.studies.summary(name)
@@ -122,8 +130,9 @@ class Coordinator:
             return self.reports.finish(trial_id, token, state, value, reason, retry)
 
     def trials(self, name: str, state: str | None = None, top: int | None = None,
-               order: str = "value"):
-        return self.queries.trials(name, state, top, order)
+               order: str = "value", limit: int | None = None, offset: int = 0):
+        """(``limit`` of the ranked trials from ``offset``, how many were ranked)."""
+        return self.queries.trials(name, state, top, order, limit=limit, offset=offset)
 
     def trial(self, name: str, number: int):
         return self.queries.trial(name, number)

@@ -27,9 +27,11 @@ class Queries:
         self.db, self.studies, self.models = db, studies, models
 
     def trials(self, name: str, state: str | None = None, top: int | None = None,
-               order: str = "value") -> list[TrialPublic]:
+               order: str = "value", limit: int | None = None,
+               offset: int = 0) -> tuple[list[TrialPublic], int]:
         """The study's trials ranked: best value first (the direction decides), trials without
-        a value after, by number."""
+        a value after, by number; ``limit`` of them from ``offset``, and how many were
+        ranked."""
         active = self.studies.active(self.studies.row(name).study_id)
         trials = active.study.get_trials(deepcopy=False)
         if state is not None:
@@ -42,9 +44,10 @@ class Queries:
             v = t.value if t.value is not None else _last_value(t)
             return (v is None, sign * v if v is not None else 0.0, t.number)
 
-        trials = sorted(trials, key=key)[:top]
-        last = self._last_reports([trial_id(t) for t in trials])
-        return [_trial(t, last.get(trial_id(t))) for t in trials]
+        ranked = sorted(trials, key=key)[:top]
+        page = ranked[offset:None if limit is None else offset + limit]
+        last = self._last_reports([trial_id(t) for t in page])
+        return [_trial(t, last.get(trial_id(t))) for t in page], len(ranked)
 
     def trial(self, name: str, number: int) -> TrialDetail:
         active = self.studies.active(self.studies.row(name).study_id)

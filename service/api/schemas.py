@@ -41,7 +41,9 @@ class StudyPublic(BaseModel):
 
 class StudiesPublic(BaseModel):
     data: list[StudyPublic]
-    count: int
+    count: int = Field(description="all the studies, not only this page's")
+    offset: int = 0
+    limit: int | None = None
 
 
 class LeaseRequest(Strict):
@@ -132,7 +134,9 @@ class TrialPublic(BaseModel):
 
 class TrialsPublic(BaseModel):
     data: list[TrialPublic]
-    count: int
+    count: int = Field(description="the trials asked for (state, top), not only this page's")
+    offset: int = 0
+    limit: int | None = None
 
 
 class ReportDetail(BaseModel):

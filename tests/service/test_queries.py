@@ -32,3 +32,19 @@ def test_model_status_before_any_model(client):
     assert status == {"pruner": "aelle", "fitting": False, "in_use": None, "models_kept": 0,
                       "latest": None}
     assert client.get(f"{API}/studies/s/model/bytes", headers=USER).status_code == 404
+
+
+def test_lists_are_paged_and_count_them_all(client):
+    for name in ("a", "b", "c"):
+        client.post(f"{API}/studies", json=study(name=name, budget=3), headers=USER)
+    page = client.get(f"{API}/studies?limit=2&offset=1", headers=USER).json()
+    assert [s["name"] for s in page["data"]] == ["b", "c"] and page["count"] == 3
+    assert page["offset"] == 1 and page["limit"] == 2
+    for _ in range(3):
+        lease(client)
+    trials = client.get(f"{API}/studies/a/trials?order=number&limit=1&offset=2",
+                        headers=USER).json()
+    assert [t["number"] for t in trials["data"]] == [2] and trials["count"] == 3
+    everything = client.get(f"{API}/studies/a/trials", headers=USER).json()
+    assert everything["count"] == 3 and len(everything["data"]) == 3
+    assert client.get(f"{API}/studies?limit=0", headers=USER).status_code == 422

@@ -18,6 +18,7 @@ from service.api.schemas import (
 )
 
 router = APIRouter(prefix="/studies", tags=["studies"], dependencies=UserAuth)
+MAX_PAGE = 10_000  # the most items one page holds
 
 @router.post("", response_model=StudyPublic, status_code=status.HTTP_201_CREATED)
 def create_study(spec: StudyCreate, coordinator: CoordinatorDep):
@@ -26,11 +27,17 @@ def create_study(spec: StudyCreate, coordinator: CoordinatorDep):
     return coordinator.create_study(spec)
 
 
+Limit = Annotated[int | None, Query(ge=1, le=MAX_PAGE, description="at most this many "
+                                    "(default: all)")]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="skip this many first")]
+
+
 @router.get("", response_model=StudiesPublic)
-def list_studies(coordinator: CoordinatorDep):
-    """Every study, oldest first, with its counts."""
-    data = coordinator.list_studies()
-    return {"data": data, "count": len(data)}
+def list_studies(coordinator: CoordinatorDep, limit: Limit = None, offset: Offset = 0):
+    """The studies, oldest first, with their counts: ``limit`` of them from ``offset``;
+    ``count`` is all of them."""
+    data, count = coordinator.list_studies(limit=limit, offset=offset)
+    return {"data": data, "count": count, "offset": offset, "limit": limit}
 
 
 @router.get("/{name}", response_model=StudyPublic)
@@ -54,11 +61,14 @@ def stop_study(name: str, coordinator: CoordinatorDep):
 @router.get("/{name}/trials", response_model=TrialsPublic)
 def list_trials(name: str, coordinator: CoordinatorDep, state: TrialState | None = None,
                 top: int | None = Query(None, ge=1, le=100_000),
-                order: Literal["value", "number"] = "value"):
+                order: Literal["value", "number"] = "value", limit: Limit = None,
+                offset: Offset = 0):
     """Trials ranked by value (best first; trials without a value last), optionally filtered
-    by state and cut to the top k."""
-    data = coordinator.trials(name, state=state, top=top, order=order)
-    return {"data": data, "count": len(data)}
+    by state and cut to the top k; ``limit`` of them from ``offset``, ``count`` all of
+    them."""
+    data, count = coordinator.trials(name, state=state, top=top, order=order, limit=limit,
+                                     offset=offset)
+    return {"data": data, "count": count, "offset": offset, "limit": limit}
 
 
 @router.get("/{name}/trials/{number}", response_model=TrialDetail)
