@@ -43,6 +43,9 @@ import psycopg
 
 from service.api import API_PREFIX as PREFIX
 
+# the coordinator refuses tokens under 16 characters and one token for both roles
+USER_TOKEN, WORKER_TOKEN = "load-user-token-0001", "load-worker-token-001"
+
 EPOCHS = 20
 SIZE = 256
 
@@ -135,8 +138,8 @@ def sampler_of(name: str) -> optuna.samplers.BaseSampler:
 
 def service_load(db_url, workers, seconds, pruner, sampler) -> dict:
     port = 18000 + secrets.randbelow(2000)
-    env = {**os.environ, "AELLE_DATABASE_URL": db_url, "AELLE_USER_TOKEN": "u",
-           "AELLE_WORKER_TOKEN": "w"}
+    env = {**os.environ, "AELLE_DATABASE_URL": db_url, "AELLE_USER_TOKEN": USER_TOKEN,
+           "AELLE_WORKER_TOKEN": WORKER_TOKEN}
     proc = subprocess.Popen([sys.executable, "-m", "aelle.cli", "serve", "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
@@ -151,14 +154,14 @@ def service_load(db_url, workers, seconds, pruner, sampler) -> dict:
         spec = {"name": "load", "task": "smnist", "budget": 100_000, "epochs": EPOCHS,
                 "settings": {"hidden": SIZE}, "pruner": {"name": pruner},
                 "sampler": {"name": sampler, "seed": 0}}
-        httpx.post(f"{url}/studies", json=spec, headers={"Authorization": "Bearer u"},
+        httpx.post(f"{url}/studies", json=spec, headers={"Authorization": f"Bearer {USER_TOKEN}"},
                    timeout=60).raise_for_status()
         rec, stop = Recorder(), threading.Event()
 
         def worker(i):
             rng = np.random.default_rng(i)
             with httpx.Client(base_url=url, timeout=60,
-                              headers={"Authorization": "Bearer w"}) as c:
+                              headers={"Authorization": f"Bearer {WORKER_TOKEN}"}) as c:
                 while not stop.is_set():
                     t0 = time.perf_counter()
                     lease = c.post("/leases", json={"worker": f"load{i}"}).json()

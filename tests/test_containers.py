@@ -76,7 +76,7 @@ def test_ports_agree_between_command_ports_dockerfile_and_workers():
     for name in ("worker", "worker-gpu"):
         c = SERVICES[name]["command"]
         assert c[c.index("--url") + 1] == f"http://coordinator:{port}"
-    assert "8080:8080" in SERVICES["dashboard"]["ports"]
+    assert "127.0.0.1:8080:8080" in SERVICES["dashboard"]["ports"]  # never every interface
 
 
 def test_commands_use_options_the_cli_has():
