@@ -10,7 +10,7 @@ import time
 import httpx
 
 from tests.gpu.conftest import ON_DEVICES
-from tests.service.support import SETTINGS, USER, study
+from tests.service.support import SETTINGS, USER, WORKER, study
 from workers.client import API_PREFIX as API
 
 
@@ -38,7 +38,8 @@ def test_a_worker_with_concurrency_4_finishes_a_study(server, device):
     assert r.status_code == 201, r.text
     done = threading.Event()
     peak = running_peak(server, done)
-    env = {**os.environ, "AELLE_WORKER_TOKEN": "worker-secret", "AELLE_POLL_INTERVAL": "0.2"}
+    env = {**os.environ, "AELLE_WORKER_TOKEN": WORKER["Authorization"].removeprefix("Bearer "),
+           "AELLE_POLL_INTERVAL": "0.2"}
     try:
         p = subprocess.run([sys.executable, "-m", "aelle.cli", "worker", "--url", server,
                             "--name", "w", "--concurrency", "4", "--burst"],
