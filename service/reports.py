@@ -148,7 +148,10 @@ class Reports:
             if trial.state != TrialState.RUNNING:
                 if state_of(trial) == outcome and (outcome != Outcome.COMPLETE
                                                    or trial.value == value):
-                    return _result(trial)  # the same result again: idempotent
+                    # the same result again: idempotent, and it finishes the lease if the
+                    # first attempt failed after telling Optuna
+                    self.leases.close(tid)
+                    return _result(trial)
                 raise Conflict(f"trial {trial.number} is already {state_of(trial)}")
             if outcome == Outcome.COMPLETE:
                 if value is None or not math.isfinite(value):

@@ -3,6 +3,7 @@ Retry-After on every route that writes, a lease is never half-stored, and a stud
 another tool (optuna-dashboard's "Delete study") is passed by without failing the others."""
 
 import sqlite3
+import threading
 import time
 
 import numpy as np
@@ -77,12 +78,13 @@ def test_a_locked_sqlite_file_is_503_with_retry_after_on_every_writing_route(loc
     assert done.json()["state"] == "complete", done.text
 
 
-def test_a_failed_lease_insert_leaves_no_running_trial_and_the_budget_exact(client,
-                                                                          monkeypatch):
-    client.post(f"{API}/studies", json=study(budget=2), headers=USER)
-    coordinator = client.app.state.coordinator
+def refuse_writes(monkeypatch, coordinator, table: str, kind: str = "insert",
+                  times: int = 1) -> None:
+    """The coordinator's next ``times`` writes of ``kind`` (insert or update) into ``table``,
+    made while answering a request, fail as a lost connection does (the background sweep's
+    writes pass, so that it cannot use up the failure)."""
     real = coordinator.db.session
-    failing = {"left": 1}
+    failing = {"left": times}
 
     class Refusing:
         def __init__(self):
@@ -94,8 +96,9 @@ def test_a_failed_lease_insert_leaves_no_running_trial_and_the_budget_exact(clie
 
             def refuse(statement, *a, **kw):
                 if getattr(statement, "table", None) is not None \
-                        and statement.table.name == "aelle_leases" \
-                        and statement.is_insert and failing["left"]:
+                        and statement.table.name == table \
+                        and getattr(statement, f"is_{kind}", False) and failing["left"] \
+                        and threading.current_thread().name != "aelle-sweeper":
                     failing["left"] -= 1
                     raise OperationalError("INSERT", {}, Exception("connection lost"))
                 return execute(statement, *a, **kw)
@@ -107,6 +110,13 @@ def test_a_failed_lease_insert_leaves_no_running_trial_and_the_budget_exact(clie
             return self.inner.__exit__(*exc)
 
     monkeypatch.setattr(coordinator.db, "session", Refusing)
+
+
+def test_a_failed_lease_insert_leaves_no_running_trial_and_the_budget_exact(client,
+                                                                          monkeypatch):
+    client.post(f"{API}/studies", json=study(budget=2), headers=USER)
+    coordinator = client.app.state.coordinator
+    refuse_writes(monkeypatch, coordinator, "aelle_leases")
     r = client.post(f"{API}/leases", json={}, headers=WORKER)
     assert r.status_code == 503 and "retry-after" in r.headers
     sid = coordinator.studies.row("s").study_id
@@ -116,6 +126,45 @@ def test_a_failed_lease_insert_leaves_no_running_trial_and_the_budget_exact(clie
     assert {a["study"], b["study"]} == {"s"}
     assert lease(client)["trial_id"] is None  # the budget of 2 holds exactly
     assert client.get(f"{API}/studies/s", headers=USER).json()["used"] == 2
+
+
+def test_a_report_half_stored_by_a_failed_write_is_completed_by_the_retry(client, monkeypatch):
+    """A report writes Optuna's intermediate value, then the coordinator's report row. When
+    the second write fails the answer is a 503, and the worker's retry of the same epoch
+    stores the row once, with the same value, and the trial goes on to complete."""
+    client.post(f"{API}/studies", json=study(budget=1), headers=USER)
+    coordinator = client.app.state.coordinator
+    got = lease(client)
+    refuse_writes(monkeypatch, coordinator, "aelle_reports")
+    first = report(client, got, epoch=0, value=0.8)
+    assert first.status_code == 503 and "retry-after" in first.headers
+    assert coordinator.storage.get_trial(got["trial_id"]).intermediate_values == {0: 0.8}
+    again = report(client, got, epoch=0, value=0.8)
+    assert again.status_code == 200, again.text
+    assert report(client, got, epoch=0, value=0.8).json() == again.json()  # idempotent now
+    with coordinator.db.session() as s:
+        rows = s.query(ReportRow).filter_by(trial_id=got["trial_id"]).all()
+    assert [(r.step, r.value) for r in rows] == [(0, 0.8)]
+    assert report(client, got, epoch=1, value=0.6).status_code == 200
+    assert result(client, got, value=0.6).json()["state"] == "complete"
+    trial = coordinator.storage.get_trial(got["trial_id"])
+    assert trial.intermediate_values == {0: 0.8, 1: 0.6} and trial.value == 0.6
+
+
+def test_a_result_whose_lease_update_failed_is_finished_by_the_retry(client, monkeypatch):
+    client.post(f"{API}/studies", json=study(budget=1), headers=USER)
+    coordinator = client.app.state.coordinator
+    got = lease(client)
+    assert report(client, got, epoch=0).status_code == 200
+    refuse_writes(monkeypatch, coordinator, "aelle_leases", kind="update")
+    first = result(client, got, value=0.5)
+    assert first.status_code == 503, first.text  # Optuna was told; the lease was not closed
+    again = result(client, got, value=0.5)
+    assert again.status_code == 200 and again.json()["state"] == "complete", again.text
+    with coordinator.db.session() as s:
+        [row] = s.query(LeaseRow).filter_by(trial_id=got["trial_id"]).all()
+    assert row.finished_at is not None
+    assert client.get(f"{API}/studies/s", headers=USER).json()["used"] == 1
 
 
 def test_a_running_trial_without_a_lease_is_failed_by_the_sweep(client):
