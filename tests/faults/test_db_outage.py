@@ -20,7 +20,6 @@ from tests.service.support import (
     service_settings,
     study,
 )
-from tests.service.test_postgres import pg_url  # noqa: F401  (the fixture)
 
 
 class Proxy:
@@ -85,7 +84,7 @@ class Proxy:
         self.listener.close()
 
 
-def test_requests_during_an_outage_are_503_and_nothing_is_lost(pg_url):  # noqa: F811
+def test_requests_during_an_outage_are_503_and_nothing_is_lost(pg_url):
     proxy = Proxy(("127.0.0.1", 5432))
     url = pg_url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/")
     try:

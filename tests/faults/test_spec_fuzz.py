@@ -7,7 +7,6 @@ import itertools
 import json
 import math
 
-import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,7 +15,6 @@ import tasks
 from aelle.pruners import NAMES
 from service.api.app import create_app
 from tests.service.support import API, SETTINGS, USER, WORKER, service_settings
-from tests.service.test_postgres import pg_url  # noqa: F401  (the fixture)
 
 NUMBERS = st.one_of(
     st.integers(-10, 10), st.integers(-10**13, 10**13),
@@ -65,12 +63,6 @@ def specs(draw):
     spec["pruner"] = pruner
     return spec
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/fuzz.db"
-    return request.getfixturevalue("pg_url")
 
 
 def test_a_spec_is_refused_or_served_never_a_server_error(url):
