@@ -10,6 +10,8 @@ _LAZY = {
     "aelle.model": ("AeLLE", "AeLLEConfig", "interpolate"),
     "aelle.pruners": ("AeLLEPruner", "ByStep", "Decision", "LEThresholdPruner", "ShadowPruner",
                       "SpectrumStore", "StudyMedianPruner", "TrialAttrStore", "report_spectrum"),
+    # a trial's stored network, rebuilt by its task (the task zoo imports torch's data stack)
+    "tasks.artifacts": ("TrialModel", "load_trial_model", "load_trial_run"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
@@ -38,8 +40,11 @@ __all__ = [
     "SpectrumStore",
     "StudyMedianPruner",
     "TrialAttrStore",
+    "TrialModel",
     "cell_for",
     "interpolate",
+    "load_trial_model",
+    "load_trial_run",
     "lyapunov_spectrum",
     "report_spectrum",
     "stack_cells",

@@ -25,7 +25,14 @@ class ServiceSettings(BaseSettings):
     before they are read from the database again.
     models_kept: the AeLLE models kept per study (older ones are deleted).
     db_pool_size / db_max_overflow: the connection pool of a PostgreSQL engine.
-    sqlite_timeout: seconds a SQLite connection waits for another writer's lock."""
+    sqlite_timeout: seconds a SQLite connection waits for another writer's lock.
+    artifact_dir: where trained networks are stored (Optuna's FileSystemArtifactStore); by
+    default ``<database file>.artifacts`` beside a SQLite file, ``./aelle-artifacts``
+    otherwise. artifact_s3_bucket: store them in this S3 bucket instead (Optuna's
+    Boto3ArtifactStore; credentials from the usual AWS_* variables), at artifact_s3_endpoint
+    for an S3-compatible server. artifact_max_bytes: a larger upload is refused with 413.
+    artifacts_kept: the networks kept per study, of its best completed trials (the others'
+    are deleted as better trials complete)."""
 
     model_config = SettingsConfigDict(env_prefix="AELLE_", extra="ignore")
 
@@ -43,6 +50,11 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(20, ge=0)
     sqlite_timeout: float = Field(30.0, gt=0)
+    artifact_dir: str | None = None
+    artifact_s3_bucket: str | None = None
+    artifact_s3_endpoint: str | None = None
+    artifact_max_bytes: int = Field(64 << 20, ge=1024)
+    artifacts_kept: int = Field(5, ge=1)
 
     @field_validator("grace_period")
     @classmethod

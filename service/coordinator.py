@@ -15,10 +15,12 @@ import threading
 import time
 from collections.abc import Iterator
 
+from service.artifacts import Artifacts, artifact_store
 from service.config import ServiceSettings
 from service.db import Database, SqliteLock, engine_options
 from service.errors import NotFound
 from service.leases import LeaseBook
+from service.lifecycle import Lifecycle
 from service.migrations import migrate
 from service.model_store import ModelStore
 from service.optuna_compat import storage
@@ -48,6 +50,10 @@ class Coordinator:
                                 settings.max_retry)
         self.reports = Reports(self.db, self.storage, self.leases, settings.max_retry)
         self.queries = Queries(self.db, self.studies, self.models)
+        self.artifacts = Artifacts(self.db, self.storage, self.studies, self.leases,
+                                   artifact_store(settings), settings.artifacts_kept)
+        self.lifecycle = Lifecycle(self.db, self.storage, self.studies, self.leases,
+                                   self.artifacts)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._lock = SqliteLock(settings.database_url)
@@ -127,7 +133,29 @@ class Coordinator:
 
     def finish(self, trial_id: int, token: str, state: str, value, reason, retry=False):
         with _trial_gone(trial_id):
-            return self.reports.finish(trial_id, token, state, value, reason, retry)
+            done = self.reports.finish(trial_id, token, state, value, reason, retry)
+        self.artifacts.after_result(trial_id)
+        return done
+
+    def upload_artifact(self, trial_id: int, token: str, data: bytes, sha256: str | None):
+        with _trial_gone(trial_id):
+            return self.artifacts.upload(trial_id, token, data, sha256)
+
+    def artifact(self, name: str, number: int):
+        """(the trial's stored network as bytes, what is known of it)."""
+        return self.artifacts.download(name, number)
+
+    def delete_study(self, name: str):
+        return self.lifecycle.delete(name)
+
+    def resume_study(self, name: str):
+        return self.lifecycle.resume(name)
+
+    def raise_budget(self, name: str, budget: int):
+        return self.lifecycle.raise_budget(name, budget)
+
+    def requeue_failed(self, name: str):
+        return self.lifecycle.requeue_failed(name)
 
     def trials(self, name: str, state: str | None = None, top: int | None = None,
                order: str = "value", limit: int | None = None, offset: int = 0):

@@ -125,6 +125,19 @@ class ReportRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
+class ArtifactRow(Base):
+    """A trial's stored network: where it is in the artifact store, and its digest."""
+
+    __tablename__ = "aelle_artifacts"
+
+    trial_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # Optuna's trial id
+    study_id: Mapped[int] = mapped_column(Integer, index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    artifact_id: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
 
 TABLES = ("aelle_studies", "aelle_leases", "aelle_reports")  # the ones every request needs
 

@@ -6,12 +6,14 @@ when the trial stops running."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import secrets
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from optuna.storages import RDBStorage
@@ -23,6 +25,7 @@ from service.api.schemas import TrialState as State
 from service.db import (
     REASON_LENGTH,
     WORKER_NAME_LENGTH,
+    ArtifactRow,
     Database,
     LeaseRow,
     ReportRow,
@@ -118,6 +121,7 @@ class LeaseBook:
                     # again: rows left by a study deleted outside the coordinator are stale
                     s.execute(delete(ReportRow).where(ReportRow.trial_id == tid))
                     s.execute(delete(LeaseRow).where(LeaseRow.trial_id == tid))
+                    s.execute(delete(ArtifactRow).where(ArtifactRow.trial_id == tid))
                     s.execute(insert(LeaseRow), [{
                         "trial_id": tid, "study_id": row.study_id, "token": token,
                         "worker": worker[:WORKER_NAME_LENGTH],
@@ -171,6 +175,20 @@ class LeaseBook:
         with self.db.session() as s:
             return s.scalar(select(func.count()).select_from(LeaseRow).where(
                 LeaseRow.study_id == sid, LeaseRow.finished_at.is_(None)))
+
+    # ---- what the study's lifecycle needs
+    @contextlib.contextmanager
+    def holding(self, sid: int) -> Iterator[None]:
+        """No lease of the study starts while this is held (this process and others)."""
+        with self._study_lock(sid), self.db.advisory_lock(sid):
+            yield
+
+    def running_count(self, sid: int) -> int:
+        return self._open_leases(sid)
+
+    def reopen(self, sid: int) -> None:
+        """The study may have work again (its budget was raised, trials were queued)."""
+        self._exhausted.discard(sid)
 
     # ---- a lease in use
     def verify(self, tid: int, token: str) -> tuple[RunningTrial, ActiveStudy]:

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, Integer, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db import Base, StoreError, engine_for
+from service.db import ArtifactRow, Base, StoreError, engine_for
 
 
 class SchemaRow(Base):
@@ -43,14 +43,19 @@ def _study_status(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE aelle_studies ADD COLUMN {name} VARCHAR(1024)"))
 
 
+def _artifacts(conn: Connection) -> None:
+    ArtifactRow.__table__.create(conn, checkfirst=True)
+
+
 # version -> (what it changes, the step from version - 1)
 STEPS: dict[int, tuple[str, Callable[[Connection], None]]] = {
     1: ("aelle_leases.retry_of: the trial number a lease runs again", _lease_retry_of),
     2: ("aelle_studies.quarantine and stop_reason: why a study is no longer served or leased",
         _study_status),
+    3: ("aelle_artifacts: the trained network each trial stored", _artifacts),
 }
 SCHEMA_VERSION = max(STEPS)
-OURS = ("aelle_studies", "aelle_leases", "aelle_reports", "aelle_models")
+OURS = ("aelle_studies", "aelle_leases", "aelle_reports", "aelle_models", "aelle_artifacts")
 MIGRATION_LOCK = 7407735  # the PostgreSQL advisory lock key held while migrating
 
 

@@ -246,6 +246,13 @@ class StudyCatalog:
         if changed:
             log.warning("study %d stopped: %s", sid, reason)
 
+    def unload(self, sid: int) -> None:
+        """This process forgets the study (it is being deleted), once its model fit ended."""
+        with self._guard:
+            active = self._active.pop(sid, None)
+        if active is not None and active.spectrum_pruner is not None:
+            active.spectrum_pruner.wait(30.0)
+
     def stop(self, name: str) -> StudyPublic:
         """No new trial is leased; running trials finish."""
         row = self.row(name)

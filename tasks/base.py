@@ -23,7 +23,7 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from torch import Tensor
+from torch import Tensor, nn
 
 from aelle.cells.base import Cell
 
@@ -150,6 +150,16 @@ class TrialRun(ABC):
     @abstractmethod
     def spectrum_probe(self) -> SpectrumProbe:
         """Validation inputs that drive the spectrum computation."""
+
+    def network(self) -> nn.Module:
+        """The network being trained, whose state dict is all a trial's artifact stores of it
+        (loading one into a fresh run of the same parameters, settings and seed gives the
+        trained run back). Default: the run's ``model`` attribute."""
+        model = getattr(self, "model", None)
+        if isinstance(model, nn.Module):
+            return model
+        raise NotImplementedError(f"{type(self).__name__} keeps no `model` module: define "
+                                  "network() to save and load its trained network")
 
 
 class Task(ABC):

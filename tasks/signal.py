@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
-from torch import Tensor
+from torch import Tensor, nn
 
 from aelle.cells.base import Cell
 from aelle.cells.force import ForceCell
@@ -129,6 +129,15 @@ class SignalRun(TrialRun):
         return self.cell.map_tensors(
             lambda t: t.to(dtype, copy=True) if dtype is not None and t.is_floating_point()
             else t.clone())
+
+    def network(self) -> nn.Module:
+        """The reservoir's tensors and its running state as buffers of one module, sharing
+        their storage: loading a state dict into it loads this run."""
+        net = nn.Module()
+        for name in ("weight_ih", "weight_hh", "w_out", "w_fb", "dt"):
+            net.register_buffer(name, getattr(self.cell, name))
+        net.register_buffer("state", self.x)
+        return net
 
     def spectrum_probe(self) -> SpectrumProbe:
         if self.probe_states is None:

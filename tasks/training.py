@@ -24,7 +24,7 @@ import torch
 
 import aelle
 from aelle.spectra import SpectrumDivergedError
-from tasks.base import SPECTRUM_DTYPES, Settings, Task, resolve_device
+from tasks.base import SPECTRUM_DTYPES, Settings, Task, TrialRun, resolve_device
 from tasks.registry import get
 
 
@@ -55,6 +55,7 @@ class TrialOutcome:
     epochs: int                     # epochs trained
     reason: str | None = None       # why it was pruned or diverged
     reports: list[EpochReport] = field(default_factory=list)
+    run: TrialRun | None = field(default=None, repr=False)  # the trained network and its data
 
 
 class Diverged(Exception):
@@ -83,7 +84,7 @@ def run_trial(task: Task | str, params: dict[str, Any], settings: Settings | dic
 
 def _loop(run, settings: Settings, callback: Callback | None) -> TrialOutcome:
     start = time.perf_counter()
-    outcome = TrialOutcome("complete", None, 0)
+    outcome = TrialOutcome("complete", None, 0, run=run)
     first = 0 if settings.report_initial else 1
     for epoch in range(first, settings.epochs + 1):
         try:

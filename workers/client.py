@@ -10,6 +10,7 @@ longer this worker's (404: gone; 409: failed after a missed heartbeat, or finish
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import time
@@ -73,12 +74,16 @@ class CoordinatorClient:
 
     def _post(self, path: str, body: dict[str, Any],
               patience: float | None = None) -> dict[str, Any]:
+        return self._send("POST", path, patience, json=body)
+
+    def _send(self, method: str, path: str, patience: float | None = None,
+              **request: Any) -> dict[str, Any]:
         patience = self.patience if patience is None else patience
         deadline = time.monotonic() + patience
         delay = BACKOFF_FIRST
         while True:
             try:
-                r = self._http.post(path, json=body)
+                r = self._http.request(method, path, **request)
             except httpx.TransportError as e:
                 problem = f"{type(e).__name__}: {e}"
             else:
@@ -96,8 +101,8 @@ class CoordinatorClient:
                 else:
                     problem = f"HTTP {r.status_code}: {_detail(r)[:200]}"
             if time.monotonic() + delay > deadline:
-                raise Unreachable(f"POST {path}: {problem}; gave up after {patience:.0f} s")
-            log.warning("POST %s: %s; retrying in %.1f s", path, problem, delay)
+                raise Unreachable(f"{method} {path}: {problem}; gave up after {patience:.0f} s")
+            log.warning("%s %s: %s; retrying in %.1f s", method, path, problem, delay)
             time.sleep(delay * (0.75 + 0.5 * random.random()))  # jitter: workers spread out
             delay = min(delay * 2, BACKOFF_MAX)
 
@@ -115,6 +120,14 @@ class CoordinatorClient:
         return self._post(f"/trials/{trial_id}/reports",
                           {"lease": lease, "epoch": epoch, "value": value,
                            "spectrum": spectrum})
+
+    def upload_artifact(self, trial_id: int, lease: str, data: bytes) -> dict[str, Any]:
+        """The running trial's trained network (``tasks.artifacts.pack``), with its digest;
+        repeating it is harmless (the coordinator answers what it stored)."""
+        return self._send("PUT", f"/trials/{trial_id}/artifact", content=data,
+                          headers={"X-AeLLE-Lease": lease,
+                                   "X-AeLLE-SHA256": hashlib.sha256(data).hexdigest(),
+                                   "content-type": "application/octet-stream"})
 
     def heartbeat(self, trial_id: int, lease: str) -> dict[str, Any]:
         return self._post(f"/trials/{trial_id}/heartbeat", {"lease": lease})

@@ -119,18 +119,19 @@ class Worker:
     ``on_stop``: what :meth:`stop` does to the running trials, ``hand-back`` (stop them at
     their next epoch and queue them again) or ``finish`` (let them end; a second stop hands
     them back). ``tasks``: the tasks it asks leases of (default: every task of the zoo it
-    has)."""
+    has). ``upload``: store each completed trial's trained network on the coordinator."""
 
     def __init__(self, client: CoordinatorClient, name: str = "worker", concurrency: int = 1,
                  burst: bool = False, poll: float = _DEFAULTS["poll_interval"].default,
                  progress: bool = True, on_stop: OnStop = _DEFAULTS["on_stop"].default,
-                 tasks: list[str] | None = None):
+                 tasks: list[str] | None = None, upload: bool = True):
         if concurrency < 1:
             raise ValueError(f"concurrency must be positive, got {concurrency}")
         if on_stop not in ("hand-back", "finish"):
             raise ValueError(f"on_stop must be 'hand-back' or 'finish', got {on_stop!r}")
         self.client, self.name, self.concurrency = client, name, concurrency
         self.burst, self.poll, self.progress, self.on_stop = burst, poll, progress, on_stop
+        self.upload = upload  # store each completed trial's network on the coordinator
         self.stopping = threading.Event()      # take no more work
         self.handing_back = threading.Event()  # and stop the running trials at their next epoch
         self.counts: Counter[Outcome] = Counter()
@@ -237,6 +238,8 @@ class Worker:
                 trained = run_trial(lease["task"], lease["params"], settings,
                                     seed=lease["number"], callback=after_epoch)
             ended = Outcome(trained.state)  # complete, pruned or diverged
+            if ended == Outcome.COMPLETE and self.upload:
+                self._upload(lease, trained)
             self.client.result(tid, token, ended, trained.value, trained.reason)
         except Stopped:
             ended = self._give_back(tid, token, "the worker was stopped", retry=True)
@@ -256,6 +259,22 @@ class Worker:
             ended = self._give_back(tid, token, f"{type(e).__name__}: {e}"[:4000], retry=False)
         progress.end(ended)
         return ended
+
+    def _upload(self, lease: dict, trained) -> None:
+        """Store the completed trial's network before its result. A network that cannot be
+        stored (too large, refused, the coordinator gone) costs the trial nothing: it
+        completes without one."""
+        from tasks.artifacts import pack
+
+        tid = lease["trial_id"]
+        try:
+            data = pack(trained.run, lease["task"], lease["params"], lease["settings"],
+                        seed=lease["number"], value=trained.value,
+                        meta={"study": lease["study"], "number": lease["number"]})
+            self.client.upload_artifact(tid, lease["token"], data)
+        except (Rejected, Unreachable, NotImplementedError) as e:
+            # a lost lease or a bad token: the result, posted next, says so
+            log.warning("trial %d: its network was not stored: %s", tid, e)
 
     def _hand_back(self, tid: int, token: str) -> Outcome:
         try:

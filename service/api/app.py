@@ -14,8 +14,9 @@ from fastapi.responses import JSONResponse
 
 from service.api import API_PREFIX
 from service.api.deps import UserAuth
-from service.api.routes import studies, work
+from service.api.routes import artifacts, lifecycle, studies, work
 from service.api.schemas import Health
+from service.artifacts import ArtifactStoreError
 from service.config import ServiceSettings
 from service.coordinator import Coordinator
 from service.db import database_errors
@@ -32,16 +33,19 @@ class BodyLimit:
     overflows to one) is refused with 422 naming where it is, since nothing stored or answered
     may hold one."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, larger: dict[str, int] | None = None):
+        self.app, self.default = app, limit
+        self.larger = [(re.compile(f"^{path}$"), n) for path, n in (larger or {}).items()]
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = next((n for path, n in self.larger if path.match(scope.get("path", ""))),
+                     self.default)
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            return await _answer(send, 413, f"request body exceeds {self.limit} bytes")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return await _answer(send, 413, f"request body exceeds {limit} bytes")
         chunks, seen, more = [], 0, True
         while more:
             message = await receive()
@@ -49,8 +53,8 @@ class BodyLimit:
                 return None
             chunk = message.get("body", b"")
             seen += len(chunk)
-            if seen > self.limit:
-                return await _answer(send, 413, f"request body exceeds {self.limit} bytes")
+            if seen > limit:
+                return await _answer(send, 413, f"request body exceeds {limit} bytes")
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
@@ -164,6 +168,9 @@ def create_app(settings: ServiceSettings | None = None,
 
     api.include_router(studies.router)
     api.include_router(work.router)
+    api.include_router(lifecycle.router)
+    api.include_router(artifacts.uploads)
+    api.include_router(artifacts.downloads)
     app.include_router(api)
 
     def handler(code: int):
@@ -186,5 +193,11 @@ def create_app(settings: ServiceSettings | None = None,
     # every way a database failure comes out, the project's and Optuna's storage's alike
     for kind in database_errors():
         app.add_exception_handler(kind, store_error)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    async def artifact_store_error(request: Request, exc: Exception):
+        return JSONResponse({"detail": str(exc)}, status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    app.add_exception_handler(ArtifactStoreError, artifact_store_error)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
+                       larger={API_PREFIX + artifacts.UPLOAD_PATH: settings.artifact_max_bytes})
     return app
