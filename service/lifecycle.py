@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from pydantic import BaseModel
 from sqlalchemy import delete, select, update
@@ -16,7 +16,7 @@ from service.artifacts import Artifacts
 from service.db import Database, LeaseRow, ModelRow, ReportRow, StudyRow
 from service.errors import Conflict, Invalid, Quarantined
 from service.leases import LeaseBook
-from service.optuna_compat import quiet
+from service.optuna_compat import requeue
 from service.studies import StudyCatalog
 
 log = logging.getLogger("aelle.service")
@@ -103,10 +103,8 @@ class Lifecycle:
             retried = {n for t in trials for n in t.system_attrs.get("retry_history") or []}
             failed = [t for t in trials
                       if t.state == TrialState.FAIL and t.number not in retried]
-            again = RetryFailedTrialCallback(max_retry=None)
-            with quiet():
-                for t in failed:
-                    again(active.study, t)
+            for t in failed:
+                requeue(active.study, t, max_retry=None)
         self.leases.reopen(row.study_id)
         return Requeued(requeued=[t.number for t in failed], study=self.studies.summary(name))
 

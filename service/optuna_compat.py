@@ -69,7 +69,7 @@ def fail_stale(study: optuna.Study) -> None:
         fail_stale_trials(study)
 
 
-def requeue(study: optuna.Study, failed: FrozenTrial, max_retry: int) -> None:
+def requeue(study: optuna.Study, failed: FrozenTrial, max_retry: int | None) -> None:
     """Queue a failed trial again with the same parameters, as a stale heartbeat would: the
     worker stopped, not the trial. Optuna's retry callback does exactly this."""
     with quiet():
