@@ -1,5 +1,6 @@
-"""The user's commands, HTTP clients of a running coordinator: ``aelle submit``, ``aelle
-studies``, ``aelle trials``.
+"""The user's commands, through :class:`aelle.client.Client` to a running coordinator:
+``aelle submit``, ``aelle studies``, ``aelle trials`` (``--download N``: a trial's trained
+network), ``aelle study stop|resume|budget|requeue|delete``.
 
 The coordinator's address and the user token come from :class:`ClientSettings`
 (``AELLE_URL``, ``AELLE_USER_TOKEN``); ``--url`` and ``--token`` override them.
@@ -7,14 +8,15 @@ The coordinator's address and the user token come from :class:`ClientSettings`
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from aelle.cli import CommandError, assignment, table
-from service.api import API_PREFIX
+from aelle.client import ApiError as ClientError
+from aelle.client import Client
 from service.config import ClientSettings
 from service.states import TrialState
 
@@ -63,7 +65,23 @@ def add_trials_parser(sub) -> None:
     p.add_argument("--top", type=int)
     p.add_argument("--state", choices=[str(s) for s in TrialState])
     p.add_argument("--json", action="store_true")
+    p.add_argument("--download", type=int, metavar="N",
+                   help="write trial N's trained network to --out (aelle.load_trial_model "
+                   "reads it)")
+    p.add_argument("--out", type=Path, help="where --download writes (default "
+                   "<study>-trial-<N>.pt)")
     p.set_defaults(func=run_trials)
+
+
+def add_study_parser(sub) -> None:
+    p = sub.add_parser("study", help="stop, resume, delete a study, raise its budget, queue "
+                       "its failed trials again")
+    _user_options(p)
+    p.add_argument("action", choices=["stop", "resume", "budget", "requeue", "delete"])
+    p.add_argument("study")
+    p.add_argument("budget", nargs="?", type=int, help="budget: the new trial budget")
+    p.add_argument("--yes", action="store_true", help="delete: without asking")
+    p.set_defaults(func=run_study)
 
 
 def settings_from(args) -> ClientSettings:
@@ -72,23 +90,23 @@ def settings_from(args) -> ClientSettings:
     return ClientSettings(**{k: v for k, v in given.items() if v is not None})
 
 
-def call(settings: ClientSettings, method: str, path: str, body: Any = None) -> Any:
-    """``method path`` under the API's prefix; the decoded answer, or ApiError."""
+@contextlib.contextmanager
+def client_for(args) -> Iterator[Client]:
+    """The client of the flags' and the environment's coordinator; its errors as ApiError."""
+    settings = settings_from(args)
     token = settings.user_token.get_secret_value() if settings.user_token else ""
     if not token:
         raise CommandError("a user token is required (--token or AELLE_USER_TOKEN)")
     try:
-        r = httpx.request(method, settings.url.rstrip("/") + API_PREFIX + path, json=body,
-                          headers={"Authorization": f"Bearer {token}"}, timeout=REQUEST_TIMEOUT)
-    except httpx.TransportError as e:
-        raise ApiError(f"cannot reach the coordinator at {settings.url}: {e}") from None
-    if r.status_code >= 400:
-        try:
-            detail = r.json().get("detail")
-        except ValueError:
-            detail = r.text
-        raise ApiError(f"{r.status_code}: {detail}")
-    return r.json()
+        client = Client(settings.url, token, timeout=REQUEST_TIMEOUT)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    try:
+        yield client
+    except ClientError as e:
+        raise ApiError(str(e)) from None
+    finally:
+        client.close()
 
 
 def study_from(args) -> dict:
@@ -120,19 +138,21 @@ def study_from(args) -> dict:
 
 
 def run_submit(args) -> int:
-    got = call(settings_from(args), "POST", "/studies", study_from(args))
+    with client_for(args) as client:
+        got = client.submit(study_from(args))
     print(f"created study {got['name']}: task {got['task']}, budget {got['budget']}, "
           f"pruner {got['pruner']}")
     return 0
 
 
 def run_studies(args) -> int:
-    got = call(settings_from(args), "GET", "/studies")
+    with client_for(args) as client:
+        got = client.studies()
     if args.json:
-        print(json.dumps(got["data"], indent=1))
+        print(json.dumps(got, indent=1))
         return 0
     rows = [["name", "task", "pruner", "used/budget", "complete", "pruned", "running", "best"]]
-    for s in got["data"]:
+    for s in got:
         c = s["counts"]
         rows.append([s["name"], s["task"], s["pruner"] + (" (shadow)" if s["shadow"] else ""),
                      f"{s['used']}/{s['budget']}", str(c.get("complete", 0)),
@@ -143,14 +163,48 @@ def run_studies(args) -> int:
 
 
 def run_trials(args) -> int:
-    query = {"top": args.top, "state": args.state}
-    qs = "&".join(f"{k}={v}" for k, v in query.items() if v is not None)
-    got = call(settings_from(args), "GET",
-               f"/studies/{args.study}/trials" + (f"?{qs}" if qs else ""))
-    if args.json:
-        print(json.dumps(got["data"], indent=1))
+    if args.download is not None:
+        out = args.out or Path(f"{args.study}-trial-{args.download}.pt")
+        with client_for(args) as client:
+            data = client.download(args.study, args.download)
+        try:
+            out.write_bytes(data)
+        except OSError as e:
+            raise CommandError(f"cannot write {out}: {e}") from None
+        print(f"wrote trial {args.download} of {args.study} to {out} ({len(data)} bytes)")
         return 0
-    print(table(trial_rows(got["data"])))
+    with client_for(args) as client:
+        got = client.trials(args.study, state=args.state, top=args.top)
+    if args.json:
+        print(json.dumps(got, indent=1))
+        return 0
+    print(table(trial_rows(got)))
+    return 0
+
+
+def run_study(args) -> int:
+    if (args.action == "budget") != (args.budget is not None):
+        raise CommandError("give the new budget with `budget` (aelle study budget NAME N), "
+                           "and only there")
+    if args.action == "delete" and not args.yes:
+        answer = input(f"delete study {args.study!r} with its trials and networks? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not deleted")
+            return 1
+    with client_for(args) as client:
+        if args.action == "delete":
+            got = client.delete(args.study)
+            print(f"deleted study {got['name']}: {got['trials']} trials, {got['artifacts']} "
+                  "networks")
+            return 0
+        if args.action == "requeue":
+            numbers = client.requeue_failed(args.study)
+            print(f"queued again: {', '.join(map(str, numbers)) or 'no failed trial'}")
+            return 0
+        got = (client.raise_budget(args.study, args.budget) if args.action == "budget"
+               else getattr(client, args.action)(args.study))
+    print(f"study {got['name']}: budget {got['budget']}, used {got['used']}, "
+          f"{'stopped' if got['stopped'] else 'running'}")
     return 0
 
 

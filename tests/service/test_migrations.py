@@ -96,3 +96,18 @@ def test_aelle_migrate_says_what_it_did(tmp_path, capsys):
     assert "created the tables" in capsys.readouterr().out
     assert main(["migrate", "--database-url", url]) == 0
     assert capsys.readouterr().out.strip() == "the database is up to date"
+
+
+def test_a_version_2_database_gets_the_artifacts_table_and_keeps_its_studies(tmp_path):
+    url = f"sqlite:///{tmp_path}/v2.db"
+    c = Coordinator(service_settings(url))
+    c.create_study(StudyCreate.model_validate(study(name="kept")))
+    c.db.engine.dispose()
+    c.storage.engine.dispose()
+    execute(url, "DROP TABLE aelle_artifacts", "UPDATE aelle_schema SET version = 2")
+    assert version(url) == 2
+    assert migrate(url) == ["schema version 3: aelle_artifacts: the trained network each "
+                            "trial stored"]
+    assert version(url) == SCHEMA_VERSION == 3
+    assert {"trial_id", "artifact_id", "sha256"} <= columns(url, "aelle_artifacts")
+    assert execute(url, "SELECT name FROM aelle_studies")[0] == [("kept",)]
