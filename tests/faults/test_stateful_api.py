@@ -26,6 +26,8 @@ def test_chains_of_calls_never_make_a_server_error(url):
     coordinator.create_study(StudyCreate.model_validate(study(name="seed", budget=50)))
     app = create_app(config, coordinator=coordinator)
     schema = schemathesis.openapi.from_asgi(f"{API}/openapi.json", app, headers=USER)
+    # deleting a study ends every chain through it (its own tests: test_lifecycle.py)
+    schema = schema.exclude(method="DELETE")
     links = schema.as_state_machine()
     answered = Counter()
 
