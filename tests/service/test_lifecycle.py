@@ -105,3 +105,17 @@ def test_a_quarantined_study_refuses_resume_budget_and_requeue_but_can_be_delete
         r = client.post(f"{API}/studies/s{path}", json=body, headers=USER)
         assert r.status_code == 409 and "quarantined" in r.json()["detail"], path
     assert client.delete(f"{API}/studies/s", headers=USER).status_code == 200
+
+
+def test_delete_refuses_a_study_another_takes_its_model_from(client):
+    create(client, budget=1)
+    coordinator = client.app.state.coordinator
+    spec = {**study(name="b"), "pruner": {"name": "aelle", "settings": {"pretrained": "s"}}}
+    from service.db import StudyRow
+
+    with coordinator.db.session() as s:  # as a study created once "s" had a model stands
+        s.add(StudyRow(study_id=999, name="b", spec=spec, budget=1))
+    r = client.delete(f"{API}/studies/s", headers=USER)
+    assert r.status_code == 409 and "pretrained model of b" in r.json()["detail"]
+    assert client.delete(f"{API}/studies/b", headers=USER).status_code == 200
+    assert client.delete(f"{API}/studies/s", headers=USER).status_code == 200
