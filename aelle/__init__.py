@@ -1,7 +1,7 @@
 """AeLLE: Lyapunov spectra of recurrent networks, and what they say about performance."""
 
 from aelle.adapters import cell_for
-from aelle.cells import Cell, LayeredCell, stack_cells
+from aelle.cells import Cell, LayeredCell, StepCell, stack_cells
 from aelle.spectra import Divergence, SpectrumDivergedError, SpectrumResult, lyapunov_spectrum
 
 # The model and the pruners pull in scikit-learn and Optuna: loaded on first use, so that the
@@ -38,6 +38,7 @@ __all__ = [
     "SpectrumDivergedError",
     "SpectrumResult",
     "SpectrumStore",
+    "StepCell",
     "StudyMedianPruner",
     "TrialAttrStore",
     "TrialModel",

@@ -99,7 +99,8 @@ def lyapunov_spectrum(
     on_divergence: "raise" (SpectrumDivergedError naming step and sequence) or "mark"
     (the sequence is dropped from the mean and flagged in ``diverged``).
     threads: on a CPU the sequences are split over this many threads, each running torch
-    single-threaded (default: torch.get_num_threads(), at most B); ignored on a GPU.
+    single-threaded (default: torch.get_num_threads(), at most B); ignored on a GPU and for a
+    cell that is not ``thread_safe`` (a StepCell), which runs one batch on all threads.
     """
     _check(cell, inputs, warmup, t_on, k, dtype, on_divergence, threads)
     m, d = cell.n_networks, cell.dim
@@ -113,7 +114,9 @@ def lyapunov_spectrum(
     s0 = cell.zero_state(b) if h0 is None else _initial_state(cell, h0, b)
     loop = _Iteration(cell, warmup, t_on, k, on_divergence == "raise", return_ftle, return_q)
 
-    if threads is None:
+    if not cell.thread_safe:
+        parts = 1
+    elif threads is None:
         parts = split_count(b, cell.device)
         if m * b * d * k * k < _SPLIT_MIN_WORK * parts:  # too little LAPACK work per thread
             parts = 1

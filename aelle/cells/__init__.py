@@ -14,5 +14,6 @@ from aelle.cells import (  # noqa: F401  (register)
 from aelle.cells.base import Cell, stack_cells
 from aelle.cells.layered import LayeredCell
 from aelle.cells.registry import get, names, register
+from aelle.cells.step import StepCell
 
-__all__ = ["Cell", "LayeredCell", "get", "names", "register", "stack_cells"]
+__all__ = ["Cell", "LayeredCell", "StepCell", "get", "names", "register", "stack_cells"]

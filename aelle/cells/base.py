@@ -15,6 +15,7 @@ States are ``(M, B, S)``, inputs ``(M or 1, B, I)``, Jacobians ``(M, B, D, D)``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import ClassVar
 
 import torch
@@ -111,6 +112,12 @@ class Cell:
         return None
 
     @property
+    def thread_safe(self) -> bool:
+        """Whether the engine may run this map from several threads at once (its split of the
+        sequences over CPU threads)."""
+        return True
+
+    @property
     def n_networks(self) -> int:
         return self._first_tensor().shape[0]
 
@@ -154,6 +161,8 @@ class Cell:
             v = getattr(self, f.name)
             if isinstance(v, Tensor):
                 return v
+            if isinstance(v, Mapping) and v:
+                return next(iter(v.values()))
             if isinstance(v, Cell):
                 return v._first_tensor()
             if isinstance(v, tuple) and v and isinstance(v[0], Cell):
@@ -161,12 +170,15 @@ class Cell:
         raise TypeError(f"{type(self).__name__} holds no tensors")
 
     def map_tensors(self, fn) -> Cell:
-        """A copy with ``fn`` applied to every parameter tensor (also inside nested cells)."""
+        """A copy with ``fn`` applied to every parameter tensor (also inside nested cells and
+        in a mapping of named tensors)."""
         changes = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if isinstance(v, Tensor):
                 changes[f.name] = fn(v)
+            elif isinstance(v, Mapping):
+                changes[f.name] = {name: fn(t) for name, t in v.items()}
             elif isinstance(v, Cell):
                 changes[f.name] = v.map_tensors(fn)
             elif isinstance(v, tuple) and v and isinstance(v[0], Cell):
@@ -221,10 +233,13 @@ def _stack(cells: list[Cell]) -> Cell:
         vals = [getattr(c, f.name) for c in cells]
         v0 = vals[0]
         if isinstance(v0, Tensor):
-            shapes = {tuple(v.shape[1:]) for v in vals}
-            if len(shapes) != 1:
-                raise ValueError(f"cannot stack cells whose '{f.name}' shapes differ: {shapes}")
-            changes[f.name] = torch.cat(vals, 0)
+            changes[f.name] = _stack_tensors(f"'{f.name}'", vals)
+        elif isinstance(v0, Mapping):
+            if len({tuple(v) for v in vals}) != 1:
+                raise ValueError(f"cannot stack cells whose '{f.name}' name different tensors")
+            changes[f.name] = {
+                name: _stack_tensors(f"'{f.name}[{name!r}]'", [v[name] for v in vals])
+                for name in v0}
         elif isinstance(v0, Cell):
             changes[f.name] = _stack(vals)
         elif isinstance(v0, tuple) and v0 and isinstance(v0[0], Cell):
@@ -234,3 +249,10 @@ def _stack(cells: list[Cell]) -> Cell:
         elif any(v != v0 for v in vals):
             raise ValueError(f"cannot stack cells whose '{f.name}' differ: {vals}")
     return dataclasses.replace(first, **changes)
+
+
+def _stack_tensors(what: str, vals: list[Tensor]) -> Tensor:
+    shapes = {tuple(v.shape[1:]) for v in vals}
+    if len(shapes) != 1:
+        raise ValueError(f"cannot stack cells whose {what} shapes differ: {shapes}")
+    return torch.cat(vals, 0)

@@ -47,6 +47,10 @@ class LayeredCell(Cell):
     def dim(self) -> int:
         return sum(layer.dim for layer in self.layers)
 
+    @property
+    def thread_safe(self) -> bool:
+        return all(layer.thread_safe for layer in self.layers)
+
     def output(self, s: Tensor) -> Tensor:
         return self.layers[-1].output(self._split(s)[-1])
 
