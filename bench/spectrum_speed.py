@@ -11,8 +11,14 @@ Columns:
   autograd loop the plain loop with Jacobians from torch.func (vmap of jacrev)
   floor         the batched J Q products alone
 
+The generic cell (aelle.StepCell, Jacobians by torch.func) beside the analytic cells: every
+registered architecture at each of --generic-sizes, the same B, T, W, the complete state, float32,
+the engine on each; and the largest |difference| of their float64 spectra.
+
 Usage: python -m bench.spectrum_speed [--sizes 32 64 ...] [--repeats 3] [--out bench/results]
-Writes spectrum_speed.json and spectrum_speed.md under --out.
+       python -m bench.spectrum_speed --generic-only [--generic-sizes 16 64] [--threads 1]
+Writes spectrum_speed.json and spectrum_speed.md under --out; --generic-only replaces only the
+generic cell's part of them.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from pathlib import Path
 import torch
 from torch.func import jacrev, vmap
 
-from aelle import cell_for, lyapunov_spectrum, stack_cells
+from aelle import StepCell, cell_for, lyapunov_spectrum, stack_cells
+from aelle.cells import get, names
 from aelle.cells.gru import GRUCell
 from bench.machine import describe
 
@@ -175,7 +182,56 @@ def many_grus(device: str, repeats: int) -> dict:
             "spectra_per_s_batched": 32 / batched, "spectra_per_s_one_by_one": 32 / one_by_one}
 
 
+def spectrum_time(cell, x, repeats: int, device: str) -> float:
+    return timed(lambda: lyapunov_spectrum(cell, x, warmup=W), repeats, device)
+
+
+def generic_rows(sizes: list[int], device: str, repeats: int) -> list[dict]:
+    """Every architecture's analytic cell against the generic cell of its own step."""
+    rows = []
+    for n in sizes:
+        for name in names():
+            cell = get(name).random(INPUT, n, p=0.3, generator=torch.Generator().manual_seed(n),
+                                    dtype=torch.float32).to(device=device)
+            x = torch.randn(B, W + T, INPUT, generator=torch.Generator().manual_seed(0))
+            x = x.to(device)
+            row = {"arch": name, "N": n, "D": cell.dim,
+                   "analytic_s": spectrum_time(cell, x, repeats, device)}
+            for mode in ("reverse", "forward"):
+                row[f"generic_{mode}_s"] = spectrum_time(
+                    StepCell.from_cell(cell, jacobian=mode), x, repeats, device)
+            row["generic_over_analytic"] = row["generic_reverse_s"] / row["analytic_s"]
+            wide = [lyapunov_spectrum(c, x, warmup=W, dtype=torch.float64).exponents
+                    for c in (cell, StepCell.from_cell(cell))]
+            row["max_abs_diff_float64"] = (wide[0] - wide[1]).abs().max().item()
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+def generic_markdown(g: dict) -> list[str]:
+    lines = ["## The generic cell (`aelle.StepCell`) beside the analytic cells", "",
+             f"Command: `{g['command']}`", "",
+             f"Machine: {g['machine']}; torch {g['torch']}, {g['threads']} thread(s); input "
+             f"{INPUT}, B = {B}, T = {T}, W = {W}, float32, T_ON = 1, the complete state (D "
+             "exponents), weights uniform on [-0.3, 0.3]. Generic: the StepCell of the "
+             "architecture's own step, Jacobians by torch.func.vmap of jacrev (reverse) or "
+             "jacfwd (forward). Δλ: max |λ_analytic − λ_generic| over the spectrum, both in "
+             "float64.", "",
+             "| arch | N | D | analytic | generic, jacrev | generic, jacfwd | generic / analytic "
+             "| Δλ float64 |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in g["rows"]:
+        lines.append(f"| {r['arch']} | {r['N']} | {r['D']} | {r['analytic_s']:.3f} s | "
+                     f"{r['generic_reverse_s']:.3f} s | {r['generic_forward_s']:.3f} s | "
+                     f"{r['generic_over_analytic']:.1f}× | {r['max_abs_diff_float64']:.1e} |")
+    return lines
+
+
 def markdown(result: dict) -> str:
+    if "sizes" not in result:  # only the generic cell's part has been run
+        return "\n".join(["# Spectrum engine speed", "", *generic_markdown(result["generic"])]) \
+            + "\n"
     lines = [f"# Spectrum engine speed ({result['device']})", "",
              f"Command: `{result['command']}`", "",
              f"Machine: {result['machine']}; torch {result['torch']}, "
@@ -208,6 +264,8 @@ def markdown(result: dict) -> str:
               "J: time to form one step's B Jacobians, autograd over analytic.",
               "Times are medians of the repeats; CPU timings on a shared 2-core machine are "
               "noisy, compare columns of one run."]
+    if "generic" in result:
+        lines += ["", *generic_markdown(result["generic"])]
     return "\n".join(lines) + "\n"
 
 
@@ -217,6 +275,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--autograd-max", type=int, default=256,
                         help="largest N for the (slow) autograd columns")
+    parser.add_argument("--generic-sizes", type=int, nargs="+", default=[16, 64],
+                        help="hidden sizes N for the generic cell against the analytic cells")
+    parser.add_argument("--generic-only", action="store_true",
+                        help="run only the generic cell's part and replace it in the results")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
@@ -226,19 +288,26 @@ def main(argv=None) -> dict:
     machine = describe()
     if args.device == "cuda":
         machine = torch.cuda.get_device_name()
-    result = {"device": args.device, "machine": machine, "torch": torch.__version__,
-              "threads": torch.get_num_threads(),
-              "command": " ".join(["python -m bench.spectrum_speed", *(sys.argv[1:] if argv is None
-                                                                   else argv)]), "sizes": []}
-    for n in args.sizes:
-        row = size_row(n, args.device, args.repeats, n <= args.autograd_max)
-        result["sizes"].append(row)
-        print(json.dumps(row), flush=True)
-    result["many_grus"] = many_grus(args.device, args.repeats)
-    print(json.dumps(result["many_grus"]), flush=True)
+    meta = {"device": args.device, "machine": machine, "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "command": " ".join(["python -m bench.spectrum_speed", *(sys.argv[1:] if argv is None
+                                                                 else argv)])}
+    stem = "spectrum_speed" if args.device == "cpu" else f"spectrum_speed_{args.device}"
+    saved = args.out / f"{stem}.json"
+    if args.generic_only:
+        result = json.loads(saved.read_text()) if saved.exists() else {}
+    else:
+        result = dict(meta, sizes=[])
+        for n in args.sizes:
+            row = size_row(n, args.device, args.repeats, n <= args.autograd_max)
+            result["sizes"].append(row)
+            print(json.dumps(row), flush=True)
+        result["many_grus"] = many_grus(args.device, args.repeats)
+        print(json.dumps(result["many_grus"]), flush=True)
+    result["generic"] = dict(meta, rows=generic_rows(args.generic_sizes, args.device,
+                                                     args.repeats))
 
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "spectrum_speed" if args.device == "cpu" else f"spectrum_speed_{args.device}"
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2))
     (args.out / f"{stem}.md").write_text(markdown(result))
     print(markdown(result))

@@ -113,6 +113,21 @@ class StepCell(Cell):
                           state, dtype, jacobian, f"step:{type(module).__name__}", what)
 
     @classmethod
+    def from_cell(cls, cell: Cell, *, jacobian: str = "reverse") -> StepCell:
+        """The generic cell of an analytic cell's own step: the same map and networks, its
+        Jacobians by autograd instead of the analytic formulas (to check or time them)."""
+        tensors = cell.tensors()
+        if not tensors:
+            raise ValueError(f"{type(cell).__name__} holds its tensors in nested cells: build "
+                             "the generic cell of each layer")
+        networks = torch.zeros(cell.n_networks, dtype=cell.dtype, device=cell.device)
+        generic = cls(_OwnStep(cell), tensors, networks, cell.state_size, cell.input_size,
+                      cell.hidden_size, state=getattr(cell, "state", "full"), jacobian=jacobian,
+                      label=cell.name)
+        generic.check_step(f"{cell.name}.step")
+        return generic
+
+    @classmethod
     def _built(cls, fn, tensors, state_size, input_size, hidden_size, state, dtype, jacobian,
                label, what) -> StepCell:
         check_type("dtype", dtype, torch.dtype, optional=True)
@@ -239,6 +254,17 @@ class _Keywords:
 
     def __call__(self, params, s, x):
         return self.fn(s, x, **params)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # the template's tensors have no truth value
+class _OwnStep:
+    """An analytic cell's batched step as a step of one network and one sequence."""
+
+    template: Cell
+
+    def __call__(self, params, s, x):
+        one = dataclasses.replace(self.template, **{k: v[None] for k, v in params.items()})
+        return one.step(s[None, None], x[None, None])[0, 0]
 
 
 class _Declared(nn.Module):

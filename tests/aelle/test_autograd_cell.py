@@ -107,6 +107,19 @@ def test_own_step_gives_the_analytic_spectrum(case):
     torch.testing.assert_close(got.per_sequence, want.per_sequence, rtol=0, atol=SPECTRUM_ATOL)
 
 
+@pytest.mark.parametrize("name", ["lstm", "cornn", "force"])
+def test_from_cell_is_the_stacked_generic_cell(name):
+    cell = random_cell(name)
+    auto = StepCell.from_cell(cell)
+    assert (auto.name, auto.n_networks, auto.dim) == (name, 2, cell.dim)
+    s, x = states_and_inputs(cell)
+    for got, want in zip(auto.jacobians(s, x, True), generic(cell).jacobians(s, x, True),
+                         strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="build the generic cell of each layer"):
+        StepCell.from_cell(random_cell("gru", layers=2))
+
+
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
 def test_layers_of_generic_cells_give_the_layered_spectrum(name):
     analytic = random_cell(name, layers=2, n_networks=1)
