@@ -44,6 +44,9 @@ def cell_for(module: nn.Module | Callable, state: str = "full", *,
     check_type("dtype", dtype, torch.dtype, optional=True)
     for_functions = {"state_size": state_size, "input_size": input_size,
                      "hidden_size": hidden_size, "params": params}
+    if isinstance(module, type):
+        raise TypeError(f"cell_for takes a module or a step function, not the class "
+                        f"{module.__name__}: give it an instance")
     if not isinstance(module, nn.Module):
         if not callable(module):
             raise TypeError(f"cell_for takes a torch module or a step function, got "

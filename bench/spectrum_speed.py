@@ -41,18 +41,18 @@ from bench.machine import describe
 B, T, W, INPUT = 10, 100, 10, 10
 
 
-def timed(fn, repeats: int, device: str) -> float:
-    """Median wall time of ``fn()`` in seconds (after one untimed run)."""
+def timed(fn, repeats: int, device: str, clock=time.perf_counter) -> float:
+    """Median time of ``fn()`` in seconds (after one untimed run), wall time by default."""
     fn()
     times = []
     for _ in range(repeats):
         if device == "cuda":
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start = clock()
         fn()
         if device == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times)
 
 
@@ -183,7 +183,16 @@ def many_grus(device: str, repeats: int) -> dict:
 
 
 def spectrum_time(cell, x, repeats: int, device: str) -> float:
-    return timed(lambda: lyapunov_spectrum(cell, x, warmup=W), repeats, device)
+    return timed(lambda: lyapunov_spectrum(cell, x, warmup=W), repeats, device,
+                 generic_clock(device))
+
+
+def generic_clock(device: str):
+    """The process's CPU time when torch runs one thread on a CPU: on a shared machine it
+    counts only this run's work, where wall time counts the other processes' too."""
+    if device == "cpu" and torch.get_num_threads() == 1:
+        return time.process_time
+    return time.perf_counter
 
 
 def generic_rows(sizes: list[int], device: str, repeats: int) -> list[dict]:
@@ -204,6 +213,7 @@ def generic_rows(sizes: list[int], device: str, repeats: int) -> list[dict]:
             wide = [lyapunov_spectrum(c, x, warmup=W, dtype=torch.float64).exponents
                     for c in (cell, StepCell.from_cell(cell))]
             row["max_abs_diff_float64"] = (wide[0] - wide[1]).abs().max().item()
+            row["clock"] = "cpu" if generic_clock(device) is time.process_time else "wall"
             rows.append(row)
             print(json.dumps(row), flush=True)
     return rows
@@ -217,7 +227,10 @@ def generic_markdown(g: dict) -> list[str]:
              "exponents), weights uniform on [-0.3, 0.3]. Generic: the StepCell of the "
              "architecture's own step, Jacobians by torch.func.vmap of jacrev (reverse) or "
              "jacfwd (forward). Δλ: max |λ_analytic − λ_generic| over the spectrum, both in "
-             "float64.", "",
+             "float64. Times: " + ("CPU time of the process (one thread, so the same as "
+                                   "wall time on an idle machine)" if g["rows"] and
+                                   g["rows"][0].get("clock") == "cpu" else "wall time") +
+             ", median of the repeats.", "",
              "| arch | N | D | analytic | generic, jacrev | generic, jacfwd | generic / analytic "
              "| Δλ float64 |",
              "|---|---|---|---|---|---|---|---|"]

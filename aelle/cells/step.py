@@ -25,10 +25,11 @@ from torch.func import functional_call, jacfwd, jacrev, vmap
 from aelle.cells.base import Cell
 from aelle.validate import check_choice, check_int, check_type
 
-# Reverse mode by default. Both modes push D tangent vectors through the step (the Jacobians
-# are square), and on this project's CPU jacrev was as fast as jacfwd or faster for rnn, gru,
-# lstm and lem at N = 4 to 128 (bench/spectrum_speed.py --generic-only times both). jacrev also
-# gives the input Jacobian from the same D passes, where jacfwd needs I more.
+# Reverse mode by default, whatever the state size. The Jacobians are square, so both modes
+# push D tangent vectors through the step; on this project's CPU a spectrum with jacrev took
+# 0.5x to 0.9x the time of one with jacfwd for every registered architecture at N = 16 and 64
+# (bench/spectrum_speed.py --generic-only). jacrev also gives the input Jacobian from the same
+# D passes, where jacfwd needs I more, and jacfwd's forward-AD level is process-wide.
 JACOBIANS = ("reverse", "forward")
 
 # The declared-step protocol of a torch module (see docs/engine.md#any-recurrent-cell).
