@@ -285,12 +285,19 @@ def test_a_function_without_parameters_and_its_hidden_convention():
     torch.testing.assert_close(cell.output(s), s[..., :2])
 
 
-def test_threads_are_not_used_for_a_generic_cell():
+def test_threads_are_not_used_for_a_generic_cell(monkeypatch):
+    from aelle import spectra
+
+    parts = []
+    split = spectra.run_split
+    monkeypatch.setattr(spectra, "run_split", lambda fn, b, n: parts.append(n) or split(fn, b, n))
     cell = cell_for(MinimalGated(2, 4).double())
     x = probe(cell, batch=4, steps=15)
     one = lyapunov_spectrum(cell, x, warmup=2, dtype=torch.float64, threads=1)
     two = lyapunov_spectrum(cell, x, warmup=2, dtype=torch.float64, threads=2)
     torch.testing.assert_close(two.per_sequence, one.per_sequence, rtol=0, atol=0)
+    lyapunov_spectrum(random_cell("gru", input_size=2, n_networks=1), x, warmup=2, threads=2)
+    assert parts == [1, 1, 2]  # an analytic cell is split as asked
 
 
 def test_cells_of_one_function_stack_and_of_two_modules_do_not():
