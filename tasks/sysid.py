@@ -4,9 +4,10 @@ sampled with a zero-order hold at Ts = 0.01 s (steady-state gain 7.5351).
 
 Data: white Gaussian inputs, ``seq_len`` steps a sequence, the system from rest; the target is
 its output y_t (x_0 = 0, as the network's zero state) divided by the standard deviation of the
-training outputs (the poles do not depend on that scale; the gains do, by the factor). Loss: mean squared error. The answer is
-known: the network linearised at its zero-input operating point should carry the system's four
-poles (:func:`aelle.explain.linearise`, ``pole_distance``).
+training outputs (the poles do not depend on that scale; the gains do, by the factor). Loss:
+mean squared error. The answer is known: the network linearised at its zero-input operating
+point should carry the system's four poles (:func:`aelle.explain.linearise`,
+``pole_distance``).
 
 Parameters: ``arch`` (lstm, gru, rnn), ``p`` (recurrent init scale), ``lr``.
 """

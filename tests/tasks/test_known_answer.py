@@ -21,7 +21,7 @@ def test_sysid_data_is_the_seed_system():
     for k in range(2):
         _, ref, _ = scipy.signal.dlsim((a, b, c, d, 0.01), u[k])
         np.testing.assert_allclose(y[k], ref, atol=1e-10)
-    (ut, yt), (uv, yv) = dataset(SysIdSettings(seq_len=50, train_sequences=8, val_sequences=2))
+    (ut, yt), (_, yv) = dataset(SysIdSettings(seq_len=50, train_sequences=8, val_sequences=2))
     assert ut.shape == (8, 50, 1) and yv.shape == (2, 50, 1)
     assert yt.std() == pytest.approx(1.0, rel=1e-5)
     assert np.abs(true_poles()).max() == pytest.approx(0.9802, abs=1e-4)
