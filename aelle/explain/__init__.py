@@ -28,12 +28,15 @@ from aelle.explain.linearise import (
 )
 from aelle.explain.lyapunov import LyapunovViews, lyapunov_views, spectra_across_epochs
 from aelle.explain.network import Network, network_of
+from aelle.explain.report import render_html, write_report
 from aelle.explain.responses import Ablation, Responses, ablate, ablation, responses
+from aelle.explain.run import Explanation, explain
 
 __all__ = [
-    "Ablation", "AttractorGraph", "FixedPoint", "KoopmanResult", "Linearisation",
-    "LyapunovViews", "Network", "OperatingPoint", "Responses", "Transition", "ablate",
-    "ablation", "attractor_graph", "fixed_points", "koopman", "koopman_states",
-    "linearise", "lstm_realising", "lyapunov_views", "memory_horizon", "network_of",
-    "operating_point", "pole_distance", "responses", "seed_system", "spectra_across_epochs",
+    "Ablation", "AttractorGraph", "Explanation", "FixedPoint", "KoopmanResult", "Linearisation",
+    "LyapunovViews", "Network", "OperatingPoint", "Responses", "Transition", "ablate", "ablation",
+    "attractor_graph", "explain", "fixed_points", "koopman", "koopman_states", "linearise",
+    "lstm_realising", "lyapunov_views", "memory_horizon", "network_of", "operating_point",
+    "pole_distance", "render_html", "responses", "seed_system", "spectra_across_epochs",
+    "write_report",
 ]

@@ -68,15 +68,20 @@ class Linearisation:
 
 def operating_point(network: Network, u: Tensor | None = None, steps: int = 500,
                     s0: Tensor | None = None) -> OperatingPoint:
-    """The state reached by holding the input at ``u`` (default 0) for ``steps`` steps from
-    ``s0`` (default 0): the fixed point for constant input of a contracting network."""
+    """The state reached by holding the input at ``u`` (default 0) for up to ``steps`` steps
+    from ``s0`` (default 0), stopping once a step moves it less than 1e-14: the fixed point for
+    constant input of a contracting network."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     u = _vector(u, network.input_size, network.dtype, "u")
     s = _vector(s0, network.state_size, network.dtype, "s0")
     with torch.no_grad():
-        for _ in range(steps):
-            s = network.step(s[None], u[None])[0]
+        for k in range(steps):
+            nxt = network.step(s[None], u[None])[0]
+            if k % 25 == 0 and float((nxt - s).abs().max()) < 1e-14:
+                s = nxt
+                break
+            s = nxt
         residual = float((network.step(s[None], u[None])[0] - s).norm())
     return OperatingPoint(s.numpy(), u.numpy(), residual)
 
