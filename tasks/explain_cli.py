@@ -79,6 +79,7 @@ def explain_run(task_name: str, params: dict, run: TrialRun, value: float | None
     net = network_of(model, readout)
     probe = run.spectrum_probe()
     true_poles = None
+    kwargs.setdefault("decision", "sign" if task_name == "flipflop" else "argmax")
     if task_name == "sysid":
         from tasks.sysid import true_poles as sysid_poles
         true_poles = sysid_poles()

@@ -6,8 +6,8 @@ squares; one step is predicted as H_{t+1} ~ H_t U_r C U_r^T (row vectors, as in 
 Each eigenvalue lambda_j of C gives its mode's memory horizon tau_j(eps) = log eps / log|lambda_j|
 (infinite for |lambda_j| >= 1). Judged by the relative error of the predicted states,
 e_rel = mean_{s,t} |h^KANN - h|^2 / |h|^2, and by the outputs: the readout of the predicted
-states against the readout of the true ones (the fraction of argmax decisions that change, for
-several outputs, and the relative output error).
+states against the readout of the true ones: the fraction of decisions that change (the argmax
+over several outputs, or the sign of each output), and the relative output error.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class KoopmanResult:
     singular_values: np.ndarray
     epsilon: float
     relative_error: float     # e_rel of the one-step predictions
-    accuracy_error: float | None   # fraction of argmax decisions changed (None for 1 output)
+    accuracy_error: float | None   # fraction of decisions changed (None: no decision)
     output_error: float       # |G(h^KANN) - G(h)|^2 / |G(h)|^2, mean over states
 
     @property
@@ -56,11 +56,17 @@ def memory_horizon(eigenvalues: np.ndarray, epsilon: float = 1e-2) -> np.ndarray
     return np.where(mod >= 1.0, np.inf, tau)
 
 
+DECISIONS = ("argmax", "sign")
+
+
 def koopman_states(states: np.ndarray | Tensor, rank: int | None = None,
                    rtol: float = 1e-6, epsilon: float = 1e-2,
-                   readout=None) -> KoopmanResult:
+                   readout=None, decision: str = "argmax") -> KoopmanResult:
     """KANN on hidden states (s, n, k). rank: basis size (default: the singular values above
-    ``rtol`` times the largest). readout: a function of states (..., k) -> outputs (..., O)."""
+    ``rtol`` times the largest). readout: a function of states (..., k) -> outputs (..., O).
+    decision: what the outputs decide, "argmax" (a class; none for one output) or "sign"."""
+    if decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
     h = np.asarray(states.detach().cpu() if isinstance(states, Tensor) else states, dtype=float)
     if h.ndim != 3 or h.shape[1] < 2:
         raise ValueError(f"states must be (sequences, steps >= 2, units), got {h.shape}")
@@ -89,13 +95,15 @@ def koopman_states(states: np.ndarray | Tensor, rank: int | None = None,
         yp, yt = np.asarray(readout(pred)), np.asarray(readout(true))
         den = (yt ** 2).sum()
         out_err = float(((yp - yt) ** 2).sum() / (den if den > 0 else 1.0))
-        if yt.shape[-1] > 1:
+        if decision == "sign":
+            acc = float((np.sign(yp) != np.sign(yt)).mean())
+        elif yt.shape[-1] > 1:
             acc = float((yp.argmax(-1) != yt.argmax(-1)).mean())
     return KoopmanResult(c, basis, eig, basis @ vec, sv, epsilon, rel, acc, out_err)
 
 
 def koopman(network: Network, inputs: Tensor, warmup: int = 0, rank: int | None = None,
-            rtol: float = 1e-6, epsilon: float = 1e-2) -> KoopmanResult:
+            rtol: float = 1e-6, epsilon: float = 1e-2, decision: str = "argmax") -> KoopmanResult:
     """KANN on the hidden states h (the layer's output) of ``network`` driven by ``inputs``
     (B, W + T, I), the first ``warmup`` steps dropped; the outputs judged through its readout."""
     inputs = check_inputs(network, inputs)
@@ -104,7 +112,8 @@ def koopman(network: Network, inputs: Tensor, warmup: int = 0, rank: int | None 
     hidden = network.cell.output(network.run(inputs))[:, warmup:]
     w = network.readout_weight.numpy()
     b = network.readout_bias.numpy()
-    return koopman_states(hidden, rank, rtol, epsilon, readout=lambda z: z @ w.T + b)
+    return koopman_states(hidden, rank, rtol, epsilon, readout=lambda z: z @ w.T + b,
+                          decision=decision)
 
 
 def koopman_free_run(result: KoopmanResult, h0: np.ndarray, steps: int) -> np.ndarray:

@@ -73,13 +73,14 @@ def explain(network: Network, inputs: Tensor, warmup: int = 0, *, title: str = "
             n_starts: int = 64, loss: Callable[[Network], float] | None = None,
             ablation_counts: Sequence[int] | None = None, epochs: Sequence[int] = (),
             spectra: Sequence[Sequence[float]] = (), true_poles: np.ndarray | None = None,
-            seed: int = 0, progress: bool = True) -> Explanation:
+            decision: str = "argmax", seed: int = 0, progress: bool = True) -> Explanation:
     """Every method on ``network`` driven by the probe ``inputs`` (B, W + T, I).
 
     amplitudes: pulse amplitudes for the transitions (default +-0.5 and +-1 times the largest
     |probe input|); n_starts: initial states for the fixed points (points of the probe's
     trajectory, half of them perturbed); loss: the ablation loss of a network (default: the
-    relative change of its outputs on the probe)."""
+    relative change of its outputs on the probe); decision: what the outputs decide, for the
+    Koopman accuracy error ("argmax" or "sign")."""
     inputs = check_inputs(network, inputs)
     if not 0 <= warmup < inputs.shape[1] - 1:
         raise ValueError(f"warmup must leave at least 2 of the {inputs.shape[1]} probe steps, "
@@ -122,7 +123,7 @@ def explain(network: Network, inputs: Tensor, warmup: int = 0, *, title: str = "
         top = float(inputs.abs().max()) or 1.0
         amps = amplitudes or (-top, -0.5 * top, 0.5 * top, top)
         graph = timed("attractors", lambda: attractor_graph(network, starts, amps))
-        kann = timed("koopman", lambda: koopman(network, inputs, warmup))
+        kann = timed("koopman", lambda: koopman(network, inputs, warmup, decision=decision))
         views = timed("lyapunov", lambda: lyapunov_views(network, inputs, warmup,
                                                          epochs=epochs, spectra=spectra))
     return Explanation(title, dict(meta or {}), resp, abl, lin, graph, kann, views, seconds,

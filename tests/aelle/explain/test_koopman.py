@@ -67,3 +67,13 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="steps >= 2"):
         koopman_states(np.ones((2, 1, 3)))
     assert memory_horizon(np.array([1.0, 0.5]))[0] == np.inf
+
+
+def test_sign_decisions_count_flipped_outputs():
+    h = np.zeros((1, 3, 2))
+    h[0, :, 0] = [1.0, -1.0, 1.0]   # an oscillation the one-step fit cannot fully follow
+    h[0, :, 1] = [1.0, 1.0, 1.0]
+    res = koopman_states(h, rank=1, readout=lambda z: z, decision="sign")
+    assert res.accuracy_error is not None and 0 < res.accuracy_error <= 1
+    with pytest.raises(ValueError, match="decision must be one of"):
+        koopman_states(h, decision="vote")
