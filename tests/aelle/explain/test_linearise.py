@@ -98,3 +98,31 @@ def test_network_refuses_stacked_cells_and_wrong_readouts():
     with pytest.raises(ValueError, match="readout_weight must be"):
         Network(random_cell("gru", n_networks=1), torch.zeros(1, 4, dtype=torch.float64),
                 torch.zeros(1, dtype=torch.float64))
+
+
+def test_a_cell_without_analytic_jacobians_linearises_by_autograd():
+    import dataclasses
+
+    from aelle.cells.base import Cell
+
+    @dataclasses.dataclass(frozen=True)
+    class StepOnly(Cell):  # s' = tanh(W s + U x): no jacobians of its own
+        weight_hh: torch.Tensor
+        weight_ih: torch.Tensor
+
+        @property
+        def hidden_size(self):
+            return self.weight_hh.shape[-1]
+
+        def step(self, s, x):
+            return torch.tanh(s @ self.weight_hh.mT + x @ self.weight_ih.mT)
+
+    w = torch.tensor([[[0.5, 0.2], [-0.3, 0.4]]], dtype=torch.float64)
+    u = torch.tensor([[[1.0], [2.0]]], dtype=torch.float64)
+    net = Network(StepOnly(w, u), torch.tensor([[1.0, 0.0]], dtype=torch.float64),
+                  torch.zeros(1, dtype=torch.float64))
+    lin = linearise(net)  # at the origin tanh' = 1: A = W, B = U, C = e_0 W, D = e_0 U
+    np.testing.assert_allclose(lin.a, w[0].numpy(), atol=1e-15)
+    np.testing.assert_allclose(lin.b, u[0].numpy(), atol=1e-15)
+    np.testing.assert_allclose(lin.d, [[1.0]], atol=1e-15)
+    np.testing.assert_allclose(np.sort_complex(lin.poles), np.sort_complex(np.linalg.eigvals(w[0])))
