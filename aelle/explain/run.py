@@ -52,18 +52,14 @@ class Explanation:
         return out
 
 
-def output_deviation(inputs: Tensor) -> Callable[[Network], float]:
-    """A task-free ablation loss: the mean squared change of the outputs on ``inputs``, relative
-    to the intact network's output power."""
-    cache: dict[str, Tensor] = {}
+def output_deviation(network: Network, inputs: Tensor) -> Callable[[Network], float]:
+    """A task-free ablation loss: the mean squared change of the outputs on ``inputs`` from the
+    intact ``network``'s, relative to its output power."""
+    ref = network.readout(network.run(inputs))
+    power = ref.pow(2).mean().clamp_min(1e-300)
 
     def loss(net: Network) -> float:
-        y = net.readout(net.run(inputs))
-        if "ref" not in cache:
-            cache["ref"] = y
-            return 0.0
-        ref = cache["ref"]
-        return float((y - ref).pow(2).mean() / ref.pow(2).mean().clamp_min(1e-300))
+        return float((net.readout(net.run(inputs)) - ref).pow(2).mean() / power)
 
     return loss
 
@@ -106,7 +102,7 @@ def explain(network: Network, inputs: Tensor, warmup: int = 0, *, title: str = "
                 r = responses(network)
                 n = network.hidden_size
                 counts = ablation_counts or sorted({max(1, n // 8), max(1, n // 4)})
-                f = loss or output_deviation(inputs)
+                f = loss or output_deviation(network, inputs)
                 return r, ablation(network, r.ranking("delta").tolist(), f, counts, draws=5,
                                    seed=seed)
             resp, abl = timed("responses", run_responses)
