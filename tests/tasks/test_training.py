@@ -8,11 +8,12 @@ from tasks.smnist import ARCHS
 from tests.tasks.conftest import PARAMS, TINY, smnist_params
 
 COMBOS = [("smnist", smnist_params(a)) for a in ARCHS] + [
-    ("charrnn", PARAMS["charrnn"]), ("signal", PARAMS["signal"])]
+    ("charrnn", PARAMS["charrnn"]), ("signal", PARAMS["signal"]),
+    ("sysid", PARAMS["sysid"]), ("flipflop", PARAMS["flipflop"])]
 
 
-def test_registry_holds_the_three_tasks():
-    assert names() == ["charrnn", "signal", "smnist"]
+def test_registry_holds_the_five_tasks():
+    assert names() == ["charrnn", "flipflop", "signal", "smnist", "sysid"]
     with pytest.raises(KeyError, match="unknown task 'mocap'"):
         get("mocap")
 

@@ -1,0 +1,123 @@
+"""``aelle explain``: the methods of :mod:`aelle.explain` on one trained network of the zoo,
+written as a self-contained HTML report and JSON.
+
+Two ways to get the network: ``--state-dict FILE`` (a ``torch.save``d state dict of the model a
+task builds for ``--params``), or ``--train`` (train it here first, ``--set epochs=...``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from aelle.cli import CommandError, assignment
+from aelle.explain import Explanation, explain, network_of, write_report
+from tasks.base import TrialRun, resolve_device
+from tasks.registry import get, names
+
+READOUTS = ("readout", "decoder")
+
+
+def add_explain_parser(sub) -> None:
+    p = sub.add_parser("explain", help="explain one trained network: HTML report and JSON",
+                       description="Linearisation, fixed points and their transitions, Koopman "
+                       "matrix, single-unit responses (LSTM) and Lyapunov views of one trained "
+                       "network of a task, written as OUT/explain.html and OUT/explain.json.")
+    p.add_argument("--task", required=True, choices=names())
+    p.add_argument("--params", required=True, type=_json_object, metavar="JSON",
+                   help='the trial\'s parameters, e.g. \'{"arch": "lstm", "p": 0.3, "lr": 0.01}\'')
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--state-dict", type=Path, metavar="FILE",
+                     help="weights of the model the task builds for --params (torch.save)")
+    src.add_argument("--train", action="store_true", help="train the network here first")
+    p.add_argument("--set", type=assignment, action="append", default=[],
+                   metavar="NAME=VALUE", help="override a task setting (epochs, hidden, ...)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("explain-output"))
+    p.add_argument("--save-state-dict", type=Path, metavar="FILE",
+                   help="with --train: also save the trained weights here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_explain)
+
+
+def run_explain(args) -> int:
+    task = get(args.task)
+    settings = task.resolve(args.params, dict(args.set))
+    device = resolve_device(settings.device)
+    run = task.build(args.params, settings, args.seed, device)
+    model = _model(run, args.task)
+    if args.train:
+        for epoch in range(1, settings.epochs + 1):
+            loss = run.train_epoch()
+            if not args.quiet:
+                print(f"epoch {epoch:3d}  train {task.loss_name} {loss:.4f}", flush=True)
+        if args.save_state_dict:
+            torch.save(model.state_dict(), args.save_state_dict)
+    else:
+        load_state_dict(model, args.state_dict)
+    value = run.validate()
+    exp = explain_run(task.name, args.params, run, value, progress=not args.quiet,
+                      seed=args.seed)
+    html_path, json_path = write_report(exp, args.out)
+    print(f"validation {task.loss_name} {value:.4f}; wrote {html_path} and {json_path}")
+    return 0
+
+
+def explain_run(task_name: str, params: dict, run: TrialRun, value: float | None = None,
+                **kwargs) -> Explanation:
+    """Every method on the trained network of ``run``, probed by its spectrum probe."""
+    model = _model(run, task_name)
+    readout = next((getattr(model, n) for n in READOUTS
+                    if isinstance(getattr(model, n, None), nn.Linear)), None)
+    if readout is None:
+        raise CommandError(f"the {task_name} model has no linear readout "
+                           f"({' or '.join(READOUTS)}) to explain")
+    net = network_of(model, readout)
+    probe = run.spectrum_probe()
+    true_poles = None
+    kwargs.setdefault("decision", "sign" if task_name == "flipflop" else "argmax")
+    if task_name == "sysid":
+        from tasks.sysid import true_poles as sysid_poles
+        true_poles = sysid_poles()
+    meta = {"task": task_name, "params": json.dumps(params), "hidden": net.hidden_size,
+            "cell": type(net.cell).__name__, "validation loss": value,
+            "written": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    title = f"{task_name} {params.get('arch', '')} network, N = {net.hidden_size}"
+    return explain(net, probe.inputs.cpu(), probe.warmup, title=title, meta=meta,
+                   true_poles=true_poles, **kwargs)
+
+
+def load_state_dict(model: nn.Module, path: Path) -> None:
+    if not path.is_file():
+        raise CommandError(f"state dict {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a corrupt or foreign file: say which
+        raise CommandError(f"cannot read the state dict {path}: {exc}") from exc
+    if not isinstance(state, dict):
+        raise CommandError(f"{path} holds a {type(state).__name__}, not a state dict")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CommandError(f"{path} does not fit the model of these params: {exc}") from exc
+
+
+def _model(run: TrialRun, task_name: str) -> nn.Module:
+    model = getattr(run, "model", None)
+    if not isinstance(model, nn.Module):
+        raise CommandError(f"task {task_name} trains no torch module that explain can read")
+    return model
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}")
+    return value
