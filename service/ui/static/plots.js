@@ -24,7 +24,8 @@ const Plots = (() => {
     let lo = Infinity, hi = -Infinity;
     for (const v of values) if (v != null && isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
     if (lo === Infinity) return [0, 1];
-    if (lo === hi) return [lo - 1, hi + 1];
+    const scale = Math.max(Math.abs(lo), Math.abs(hi), 1e-12);
+    if (hi - lo <= 1e-9 * scale) return [lo - scale * 0.1 - 1e-12, hi + scale * 0.1 + 1e-12];
     const d = (hi - lo) * pad;
     return [lo - d, hi + d];
   }
