@@ -116,7 +116,11 @@ const Plots = (() => {
     el.dataset.points = String(points.length);
     const colour = ramp(points.map(p => p.value), minimize);
     const r = points.length > 300 ? 2.5 : 4;
-    frame(el, extent(points.map(p => p.x)), extent(points.map(p => p.y)), "PC 1", "PC 2",
+    const xr = extent(points.map(p => p.x));
+    let yr = extent(points.map(p => p.y));
+    const span = xr[1] - xr[0];
+    if (yr[1] - yr[0] < 1e-6 * span) yr = [(yr[0] + yr[1]) / 2 - span / 4, (yr[0] + yr[1]) / 2 + span / 4];
+    frame(el, xr, yr, "PC 1", "PC 2",
       (u, c) => {
         for (const p of points) {
           const x = u.valToPos(p.x, "x", true), y = u.valToPos(p.y, "y", true);
