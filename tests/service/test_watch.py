@@ -1,6 +1,7 @@
 """``aelle watch``: the live table of a study in the terminal, against a real coordinator."""
 
 import httpx
+import pytest
 
 from aelle.cli import main
 from service.watch import shown
@@ -35,7 +36,9 @@ def test_watch_names_what_is_wrong(server, capsys):
     assert "404: no study named 'nope'" in capsys.readouterr().err
     assert main(["watch", "s", "--once", "--url", server, "--token", "wrong"]) == 2
     assert "401: a valid user token is required" in capsys.readouterr().err
-    assert main(["watch", "s", "--url", server, *TOKEN, "--every", "0"]) == 2
+    with pytest.raises(SystemExit) as bad:
+        main(["watch", "s", "--url", server, *TOKEN, "--every", "0"])
+    assert bad.value.code == 2 and "must be positive, got 0" in capsys.readouterr().err
 
 
 def test_the_running_trials_are_always_shown_then_the_latest():
