@@ -211,7 +211,8 @@ async function studyView(name) {
   $("spectrum-trial").textContent = "";
   legend();
   const rows = new Map();
-  let last = null, trials = [], curves = new Map(), summary = null, slowAt = 0, chosen = null;
+  let last = null, slowMark = null, trials = [], curves = new Map(), summary = null, slowAt = 0;
+  let chosen = null;
   const minimize = () => !summary || summary.direction === "minimize";
   const stop = $("stop-study");
   stop.onclick = async () => {
@@ -307,7 +308,8 @@ async function studyView(name) {
       drawTrials();
       await drawSpectrum();
     }
-    if (Date.now() - slowAt > SLOW_POLL_MS) await slow();
+    // the plane and the models change only when the study does: asked again at most so often
+    if (mark !== slowMark && Date.now() - slowAt > SLOW_POLL_MS) { slowMark = mark; await slow(); }
     say(`${trials.length} trials · updated ${new Date().toLocaleTimeString()}`);
     window.aelleRendered = window.aelleRendered || performance.now();
   }, POLL_MS);
