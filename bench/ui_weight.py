@@ -151,7 +151,10 @@ def first_render(url: str, chromium: str, driver: str, shots: Path | None) -> di
                     api_bytes: sum(api, 'transferSize'), requests: early.length + 1,
                     api: api.map(r => [new URL(r.name).pathname + new URL(r.name).search,
                                        r.transferSize, Math.round(r.duration)]),
-                    long_tasks: window.__longTasks.filter(t => true)};""")
+                    long_tasks: window.__longTasks.slice(),
+                    measures: performance.getEntriesByType('measure')
+                      .filter(m => m.name.startsWith('aelle:') && m.startTime <= until)
+                      .map(m => [m.name.slice(6), Math.round(m.duration)])};""")
         before = d.execute_script("return performance.getEntriesByType('resource').length")
         time.sleep(6.5)  # three idle polls of a finished study
         idle = d.execute_script("""
@@ -257,6 +260,12 @@ def main(argv=None) -> int:
         "Server time of each call the view makes (median of 5, from the benchmark's process):",
         "", "| call | ms | bytes |", "|---|---|---|"]
     lines += [f"| {k} | {v['ms']} | {v['bytes']} |" for k, v in costs.items()]
+    steps: dict[str, list[float]] = {}
+    for r in runs:
+        for label, ms in dict(r["measures"]).items():  # the first drawing of each
+            steps.setdefault(label, []).append(ms)
+    lines += ["", "The first drawing, step by step in the browser (median ms): " + ", ".join(
+        f"{label} {statistics.median(ms):.0f}" for label, ms in steps.items()) + "."]
     lines += ["", "Command: `python -m bench.ui_weight` (chromium and chromedriver installed)."]
     (args.out / "ui_weight.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

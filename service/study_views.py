@@ -27,6 +27,7 @@ class StudyViews:
     def __init__(self, db: Database, studies: StudyCatalog, models: ModelStore):
         self.db, self.studies, self.models = db, studies, models
         self._decoded: dict[str, AeLLE] = {}
+        self._planes: dict[int, tuple] = {}  # study id -> (what it was placed from, basis, points)
         self._lock = threading.Lock()
 
     def curves(self, name: str, limit: int | None = None,
@@ -45,32 +46,40 @@ class StudyViews:
         """Every trial with a spectrum placed by its latest spectrum: in the plane of the
         study's latest AeLLE model (its first two principal components of the latent space),
         or, before the study has one, in the plane of the spectra's own first two principal
-        components."""
+        components. Kept until the study moves (a report, a trial's end, a new model): an
+        open page asks again and again."""
         row = self.studies.row(name)
-        trials = [t for t in self._trials(name)]
+        trials = self._trials(name)
+        latest = self.models.latest(row.study_id)
+        key = (None if latest is None else latest.version,
+               tuple((t.number, t.state, len(t.intermediate_values)) for t in trials))
+        with self._lock:
+            kept = self._planes.get(row.study_id)
+        if kept is None or kept[0] != key:
+            kept = (key, *self._place(trials, latest))
+            with self._lock:
+                self._planes[row.study_id] = kept
+        _, basis, points = kept
+        return PlanePublic(basis=basis, data=points[offset:None if limit is None
+                                                    else offset + limit],
+                           count=len(points), offset=offset, limit=limit)
+
+    def _place(self, trials, latest: ModelRow | None) -> tuple[str, list[PlanePoint]]:
         last = self._last_spectra([trial_id(t) for t in trials])
         placed = [t for t in trials if trial_id(t) in last]
-        page = placed[offset:None if limit is None else offset + limit]
-        latest = self.models.latest(row.study_id)
-        basis, xy = "none", np.zeros((0, 2))
-        if page:
-            spectra = [last[trial_id(t)][0] for t in page]
-            if latest is not None:
-                basis = f"aelle {latest.version}"
-                xy = self._model(latest).embed(spectra)
-            elif len(placed) >= 2:
-                basis = "pca of the spectra"
-                xy = SpectrumPCA([last[trial_id(t)][0] for t in placed]).transform(spectra)
-            else:
-                page = []
+        if not placed or (latest is None and len(placed) < 2):
+            return "none", []
+        spectra = [last[trial_id(t)][0] for t in placed]
+        if latest is not None:
+            basis, xy = f"aelle {latest.version}", self._model(latest).embed(spectra)
+        else:
+            basis, xy = "pca of the spectra", SpectrumPCA(spectra).transform(spectra)
         xy = np.column_stack([xy, np.zeros((len(xy), 2))])[:, :2]  # one component: y is 0
-        points = [PlanePoint(number=t.number, state=state_of(t),
-                             value=t.value if t.value is not None else _last_value(t),
-                             epoch=last[trial_id(t)][1], decision=last[trial_id(t)][2],
-                             x=float(x), y=float(y))
-                  for t, (x, y) in zip(page, xy, strict=True)]
-        return PlanePublic(basis=basis, data=points, count=len(placed), offset=offset,
-                           limit=limit)
+        return basis, [PlanePoint(number=t.number, state=state_of(t),
+                                  value=t.value if t.value is not None else _last_value(t),
+                                  epoch=last[trial_id(t)][1], decision=last[trial_id(t)][2],
+                                  x=float(x), y=float(y))
+                       for t, (x, y) in zip(placed, xy, strict=True)]
 
     def model_versions(self, name: str, limit: int | None = None,
                        offset: int = 0) -> tuple[list[ModelInfo], int]:

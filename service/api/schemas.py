@@ -203,7 +203,7 @@ class PlanePublic(BaseModel):
                        "the latest AeLLE model's latent space; 'pca of the spectra' before the "
                        "study has a model; 'none' when there is nothing to place")
     data: list[PlanePoint]
-    count: int = Field(description="the trials with a spectrum, not only this page's")
+    count: int = Field(description="the trials placed, not only this page's")
     offset: int = 0
     limit: int | None = None
 

@@ -64,9 +64,15 @@ def wait(driver, what, seconds=60):
 
 
 def shot(driver, name):
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(Path(SHOTS) / f"ui_{name}.png"))
+    """Save the view, the window cut to the page's height."""
+    if not SHOTS:
+        return
+    Path(SHOTS).mkdir(parents=True, exist_ok=True)
+    size = driver.get_window_size()
+    height = driver.execute_script("return document.body.scrollHeight") + 24
+    driver.set_window_size(size["width"], min(max(height, 400), size["height"]))
+    driver.save_screenshot(str(Path(SHOTS) / f"ui_{name}.png"))
+    driver.set_window_size(size["width"], size["height"])
 
 
 def log_in(driver, url, token):

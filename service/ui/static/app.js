@@ -38,6 +38,12 @@ const num = (v, digits = 4) => v == null ? "–" : Number(v).toPrecision(digits)
 const signed = v => v == null ? "–" : (v >= 0 ? "+" : "") + Number(v).toFixed(3);
 const enc = encodeURIComponent;
 
+// a named measure in the browser's performance timeline (bench/ui_weight.py reads them)
+function timed(label, fn) {
+  const start = performance.now();
+  try { return fn(); } finally { performance.measure(`aelle:${label}`, {start}); }
+}
+
 function say(text) { $("status").textContent = text; }
 
 function show(id) {
@@ -159,6 +165,7 @@ function trialRow(name, t) {
     const td = el("td", values[i], {class: `c-${c}`});
     if (c === "number") td.append(el("a", String(t.number), {href: `#/study/${enc(name)}/trial/${t.number}`}));
     if (c === "state") td.classList.add(`s-${t.state}`);
+    if (c === "reason" && t.reason) td.title = t.reason;
     tr.append(td);
   });
   return tr;
@@ -241,27 +248,37 @@ async function studyView(name) {
     const n = $("spectrum-trial").value;
     if (n === "") return Plots.spectra($("plot-spectrum"), []);
     const t = await api(`/studies/${enc(name)}/trials/${n}`);
-    Plots.spectra($("plot-spectrum"), t.reports);
+    timed("spectrum", () => Plots.spectra($("plot-spectrum"), t.reports));
   }
   $("spectrum-trial").onchange = () => { chosen = $("spectrum-trial").value; drawSpectrum().catch(fail); };
 
   function drawTrials() {
+    // the plots first: sizing them reads the layout, which is cheap before the table grows
+    timed("plots", () => {
+      Plots.bestVsCompute($("plot-best"), bestAgainstCompute(trials, minimize()));
+      Plots.learningCurves($("plot-curves"), [...curves.values()], summary.epochs_per_trial || 1);
+    });
+    timed("table", () => fillTable());
+  }
+
+  function fillTable() {
     const select = $("spectrum-trial");
+    const rowsAdded = document.createDocumentFragment(), optionsAdded = document.createDocumentFragment();
     for (const t of trials) {
       let tr = rows.get(t.number);
       if (!tr) {
         tr = trialRow(name, t);
         rows.set(t.number, tr);
-        body.append(tr);
-        select.append(el("option", `#${t.number}`, {value: String(t.number)}));
+        rowsAdded.append(tr);
+        optionsAdded.append(el("option", `#${t.number}`, {value: String(t.number)}));
       } else updateRow(tr, t);
     }
+    body.append(rowsAdded);
+    select.append(optionsAdded);
     if (chosen == null && trials.length) {
       const pick = summary.best ? summary.best.number : trials[0].number;
       select.value = chosen = String(pick);
     }
-    Plots.bestVsCompute($("plot-best"), bestAgainstCompute(trials, minimize()));
-    Plots.learningCurves($("plot-curves"), [...curves.values()], summary.epochs_per_trial || 1);
   }
 
   async function full() {
@@ -291,8 +308,8 @@ async function studyView(name) {
     const [plane, models] = await Promise.all([api(`/studies/${enc(name)}/plane`),
                                               api(`/studies/${enc(name)}/models`)]);
     $("plane-basis").textContent = plane.basis === "none" ? "" : `(${plane.basis})`;
-    Plots.plane($("plot-plane"), plane.data, minimize());
-    Plots.modelVersions($("plot-models"), models.data);
+    timed("plane", () => Plots.plane($("plot-plane"), plane.data, minimize()));
+    timed("models", () => Plots.modelVersions($("plot-models"), models.data));
     slowAt = Date.now();
   }
 

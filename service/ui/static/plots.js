@@ -144,7 +144,8 @@ const Plots = (() => {
     })));
     const data = [xs].concat(withZ.map(r => xs.map((_, i) => i < r.spectrum.length ? r.spectrum[i] : null)));
     mount(el, {scales: {x: {time: false}},
-               axes: [{label: "exponent (largest first)"}, {label: "Lyapunov exponent"}],
+               axes: [{label: "exponent", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500]},
+                      {label: "Lyapunov exponent"}],
                series}, data);
   }
 
