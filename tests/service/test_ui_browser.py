@@ -130,7 +130,6 @@ def test_watch_a_real_study_live_then_open_a_trial(browser, settings):
         link = wait(browser, lambda d: d.find_element(By.LINK_TEXT, "live"))
         row = link.find_element(By.XPATH, "./ancestor::tr")
         assert "0/2" in row.text and "no trials yet" in row.text
-        shot(browser, "studies_empty")
         link.click()
         wait(browser, lambda d: d.find_element(By.ID, "study-title").text == "live")
         assert browser.find_elements(By.CSS_SELECTOR, "#trials-table tbody tr") == []
