@@ -27,6 +27,7 @@ from service.optuna_compat import storage
 from service.queries import Queries
 from service.reports import Reports
 from service.studies import StudyCatalog
+from service.study_views import StudyViews
 
 log = logging.getLogger("aelle.service")
 
@@ -54,6 +55,7 @@ class Coordinator:
                                    artifact_store(settings), settings.artifacts_kept)
         self.lifecycle = Lifecycle(self.db, self.storage, self.studies, self.leases,
                                    self.artifacts)
+        self.views = StudyViews(self.db, self.studies, self.models)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._lock = SqliteLock(settings.database_url)
@@ -170,6 +172,15 @@ class Coordinator:
 
     def model_bytes(self, name: str) -> bytes:
         return self.queries.model_bytes(name)
+
+    def curves(self, name: str, limit: int | None = None, offset: int = 0):
+        return self.views.curves(name, limit=limit, offset=offset)
+
+    def plane(self, name: str, limit: int | None = None, offset: int = 0):
+        return self.views.plane(name, limit=limit, offset=offset)
+
+    def model_versions(self, name: str, limit: int | None = None, offset: int = 0):
+        return self.views.model_versions(name, limit=limit, offset=offset)
 
 
 @contextlib.contextmanager

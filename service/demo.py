@@ -63,6 +63,8 @@ def run_demo(args) -> int:
             print(f"coordinator {url} (SQLite in {tmp}); study demo-smnist: {args.trials} "
                   f"trials x {args.epochs} epochs, pruner AeLLE; {args.workers} workers",
                   flush=True)
+            # a throwaway token of a coordinator on 127.0.0.1 that ends with the demo
+            print(f"watch it at {url}/ui (user token {user})", flush=True)
             start = time.perf_counter()
             procs = spawn_workers(url, worker, args.workers)
             codes = [p.wait() for p in procs]

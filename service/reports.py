@@ -20,7 +20,7 @@ from service.errors import Conflict, Invalid, Quarantined
 from service.leases import LeaseBook, RunningTrial
 from service.optuna_compat import requeue, trial_id
 from service.specs import task_of
-from service.studies import OUTCOME, REASON, ActiveStudy, one_line, state_of
+from service.studies import LATEST, OUTCOME, REASON, ActiveStudy, one_line, state_of
 
 # how each outcome is told to Optuna, and the outcome attribute it leaves on the trial
 _TOLD = {Outcome.PRUNED: (TrialState.PRUNED, None),
@@ -67,6 +67,8 @@ class Reports:
                 if again is None:
                     raise
                 return again
+            # for optuna-dashboard and Optuna scripts: one attribute, overwritten each epoch
+            self.storage.set_trial_user_attr(tid, LATEST, _latest(row))
             self.leases.beat(running)
             return _answer(ReportRow(**row))
 
@@ -201,6 +203,16 @@ def _row(active: ActiveStudy, tid: int, step: int, value: float, z: np.ndarray |
             "decision": "prune" if prune else "continue",
             "prediction": decision.prediction, "model": decision.model,
             "reason": _cut(decision.describe()), "created_at": dt.datetime.now(dt.UTC)}
+
+
+def _latest(row: dict) -> dict:
+    """The compact summary of a report kept on the Optuna trial."""
+    def short(v):
+        return None if v is None else round(v, 6)
+
+    return {"epoch": row["step"], "max_le": short(row["max_le"]),
+            "mean_le": short(row["mean_le"]), "prediction": short(row["prediction"]),
+            "decision": row["decision"]}
 
 
 def _cut(reason: str | None) -> str | None:

@@ -41,6 +41,7 @@ log = logging.getLogger("aelle.service")
 
 OUTCOME = f"{ATTR}outcome"  # a trial attribute: "diverged" or "failed"
 REASON = f"{ATTR}reason"    # a trial attribute: why it was pruned, diverged or failed
+LATEST = f"{ATTR}latest"    # a trial attribute: the last report's LE summary and decision
 
 _STATES = {TrialState.RUNNING: State.RUNNING, TrialState.WAITING: State.WAITING,
            TrialState.COMPLETE: State.COMPLETE, TrialState.PRUNED: State.PRUNED,
@@ -183,6 +184,8 @@ class StudyCatalog:
             budget=row.budget, used=self.used(row.study_id), stopped=row.stopped,
             counts=dict(Counter(str(state_of(t)) for t in trials)), best=best,
             epochs_trained=sum(len(t.intermediate_values) for t in trials),
+            epochs_per_trial=active.settings["epochs"],
+            epochs_saved=epochs_saved(trials, active.settings["epochs"]),
             created_at=row.created_at.isoformat(), stop_reason=row.stop_reason)
 
     def _quarantined_summary(self, row: StudyRow) -> StudyPublic:
@@ -370,6 +373,13 @@ class StudyCatalog:
                 ReportRow.prediction.is_not(None))).all()
         for tid, prediction in rows:
             p.remember_stopped(tid, prediction)
+
+
+def epochs_saved(trials: list[FrozenTrial], epochs: int) -> int:
+    """The epochs the pruned and diverged trials did not train (a trial reports epochs 0 to
+    ``epochs``): the compute pruning saved. Failed trials are left out: their retries run."""
+    return sum(max(0, epochs + 1 - len(t.intermediate_values)) for t in trials
+               if t.state == TrialState.PRUNED)
 
 
 def one_line(e: BaseException) -> str:

@@ -14,13 +14,14 @@ from fastapi.responses import JSONResponse
 
 from service.api import API_PREFIX
 from service.api.deps import UserAuth
-from service.api.routes import artifacts, lifecycle, studies, work
+from service.api.routes import artifacts, lifecycle, studies, views, work
 from service.api.schemas import Health
 from service.artifacts import ArtifactStoreError
 from service.config import ServiceSettings
 from service.coordinator import Coordinator
 from service.db import database_errors
 from service.errors import Conflict, Invalid, NotFound, StoreError
+from service.ui import add_ui
 
 log = logging.getLogger("aelle.service")
 RETRY_AFTER_SECONDS = 5  # what a 503 tells clients to wait before trying again
@@ -167,11 +168,13 @@ def create_app(settings: ServiceSettings | None = None,
         return JSONResponse(request.app.openapi())
 
     api.include_router(studies.router)
+    api.include_router(views.router)
     api.include_router(work.router)
     api.include_router(lifecycle.router)
     api.include_router(artifacts.uploads)
     api.include_router(artifacts.downloads)
     app.include_router(api)
+    add_ui(app)
 
     def handler(code: int):
         async def handle(request: Request, exc: Exception):

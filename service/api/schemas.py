@@ -32,6 +32,10 @@ class StudyPublic(BaseModel):
     counts: dict[str, int] = Field(description="trials by state")
     best: BestTrial | None
     epochs_trained: int
+    epochs_per_trial: int | None = Field(None, description="epochs a trial trains for (its "
+                                         "reports: one more, epoch 0 counts)")
+    epochs_saved: int = Field(0, description="epochs the pruned and diverged trials did not "
+                              "train: the compute saved against no pruning")
     created_at: str
     quarantine: str | None = Field(None, description="why the study is no longer served "
                                    "(its stored spec or its Optuna study proved broken)")
@@ -168,6 +172,47 @@ class ModelStatus(BaseModel):
     in_use: str | None = Field(description="version of the model deciding now")
     models_kept: int
     latest: ModelInfo | None
+
+
+class CurvePublic(BaseModel):
+    number: int
+    state: TrialState
+    epochs: list[int]
+    values: list[float] = Field(description="the value reported at each of ``epochs``")
+
+
+class CurvesPublic(BaseModel):
+    data: list[CurvePublic]
+    count: int = Field(description="all the study's trials, not only this page's")
+    offset: int = 0
+    limit: int | None = None
+
+
+class PlanePoint(BaseModel):
+    number: int
+    state: TrialState
+    value: float | None = Field(description="final value, or the last reported one")
+    epoch: int = Field(description="the epoch of the spectrum placed")
+    decision: str | None = Field(description="the pruner's decision at that epoch")
+    x: float
+    y: float
+
+
+class PlanePublic(BaseModel):
+    basis: str = Field(description="'aelle <version>': the first two principal components of "
+                       "the latest AeLLE model's latent space; 'pca of the spectra' before the "
+                       "study has a model; 'none' when there is nothing to place")
+    data: list[PlanePoint]
+    count: int = Field(description="the trials placed, not only this page's")
+    offset: int = 0
+    limit: int | None = None
+
+
+class ModelsPublic(BaseModel):
+    data: list[ModelInfo]
+    count: int = Field(description="the models kept (the latest few), not only this page's")
+    offset: int = 0
+    limit: int | None = None
 
 
 class Health(BaseModel):

@@ -15,6 +15,8 @@ def test_demo_runs_a_study_and_writes_its_plots(tmp_path):
     assert any(line.startswith("3 trials in ") for line in lines)
     assert any(line.startswith("epochs trained: ") and "of the 3 a study without pruning"
                in line for line in lines)
+    assert any(line.startswith("watch it at http://127.0.0.1:") and "/ui (user token " in line
+               for line in lines)
     assert (out / "spectra.png").stat().st_size > 10_000
 
 

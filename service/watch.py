@@ -1,0 +1,117 @@
+"""``aelle watch NAME``: a study live in the terminal, for machines without a browser.
+
+It reads what the page at ``/ui`` reads (the study's summary, its trials) through the same
+authenticated API, redrawing a rich table every few seconds until the study is done.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from aelle.cli import positive
+from service.user_cli import _user_options, call, settings_from
+
+STATE_STYLE = {"running": "bold green", "waiting": "dim", "complete": "blue",
+               "pruned": "dark_orange", "diverged": "bold red", "failed": "magenta"}
+ORDER = ["running", "waiting", "complete", "pruned", "diverged", "failed"]
+
+
+def add_watch_parser(sub) -> None:
+    p = sub.add_parser("watch", help="a study's trials, live, in the terminal")
+    _user_options(p)
+    p.add_argument("study")
+    p.add_argument("--every", type=positive(float), default=2.0, metavar="SECONDS",
+                   help="seconds between refreshes (default 2)")
+    p.add_argument("--rows", type=positive(int), default=25,
+                   help="trials shown: the running ones, then the latest (default 25)")
+    p.add_argument("--once", action="store_true", help="print the table once and exit")
+    p.set_defaults(func=run_watch)
+
+
+def done(summary: dict) -> bool:
+    """Nothing more will happen: no trial runs or waits, and no more will be leased."""
+    c = summary["counts"]
+    busy = c.get("running", 0) + c.get("waiting", 0)
+    return busy == 0 and (summary["stopped"] or summary["used"] >= summary["budget"])
+
+
+def view(summary: dict, trials: list[dict], rows: int):
+    """The study as a renderable: its header with a progress bar, then its trials."""
+    c = summary["counts"]
+    head = Table.grid(padding=(0, 2))
+    head.add_row(Text(summary["name"], style="bold"),
+                 ProgressBar(total=max(summary["budget"], 1), completed=summary["used"],
+                             width=30),
+                 f"{summary['used']}/{summary['budget']} trials")
+    best = summary["best"]
+    total = summary["epochs_trained"] + summary["epochs_saved"]
+    saved = (f"{summary['epochs_saved']} epochs ({100 * summary['epochs_saved'] / total:.0f}%)"
+             if total else "-")
+    head.add_row(", ".join(f"{c[s]} {s}" for s in ORDER if c.get(s)) or "no trials yet",
+                 f"best {best['value']:.4g} (#{best['number']})" if best else "best -",
+                 f"saved {saved}")
+    if summary["stopped"]:
+        head.add_row(Text("stopped" + (f": {summary['stop_reason']}"
+                                       if summary.get("stop_reason") else ""), style="yellow"))
+    table = Table(expand=True)
+    for name, justify in [("#", "right"), ("state", "left"), ("epoch", "right"),
+                          ("value", "right"), ("max LE", "right"), ("mean LE", "right"),
+                          ("predicted", "right"), ("decision", "left"), ("reason", "left")]:
+        table.add_column(name, justify=justify, overflow="ellipsis",
+                         no_wrap=name != "reason", ratio=3 if name == "reason" else None)
+    for t in shown(trials, rows):
+        value = t["value"] if t["value"] is not None else t["last_value"]
+        table.add_row(str(t["number"]), Text(t["state"], style=STATE_STYLE.get(t["state"], "")),
+                      str(t["epochs"] - 1) if t["epochs"] else "-", _num(value),
+                      _signed(t["max_le"]), _signed(t["mean_le"]), _num(t["prediction"]),
+                      t["decision"] or "-", t["reason"] or "")
+    if len(trials) > rows:
+        table.caption = f"{rows} of {len(trials)} trials shown"
+    return Group(head, table)
+
+
+def shown(trials: list[dict], rows: int) -> list[dict]:
+    """The running trials first, then the latest others, by number."""
+    running = [t for t in trials if t["state"] == "running"]
+    rest = [t for t in trials if t["state"] != "running"]
+    keep = {t["number"] for t in (running + rest[::-1])[:rows]}
+    return [t for t in trials if t["number"] in keep]
+
+
+def run_watch(args) -> int:
+    settings = settings_from(args)
+    name = args.study
+
+    def frame():
+        summary = call(settings, "GET", f"/studies/{name}")
+        trials = call(settings, "GET", f"/studies/{name}/trials?order=number")["data"]
+        return summary, view(summary, trials, args.rows)
+
+    console = Console()
+    summary, shown_now = frame()
+    if args.once:
+        console.print(shown_now)
+        return 0
+    try:
+        with Live(shown_now, console=console, refresh_per_second=4) as live:
+            while not done(summary):
+                time.sleep(args.every)
+                summary, shown_now = frame()
+                live.update(shown_now)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _num(v) -> str:
+    return "-" if v is None else f"{v:.4g}"
+
+
+def _signed(v) -> str:
+    return "-" if v is None else f"{v:+.3f}"
