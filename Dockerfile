@@ -1,6 +1,6 @@
 # One image for the coordinator and the workers (`aelle serve` or `aelle worker` by command),
-# in two builds of torch: `--target cpu` and `--target cuda` (the last stage: the default); `--target dashboard`
-# is optuna-dashboard on the Optuna release the image holds. docs/deployment.md has the build
+# in two builds of torch: `--target cpu` and `--target cuda` (the last stage, the default);
+# `--target dashboard` is optuna-dashboard on the Optuna release the image holds. docs/deployment.md has the build
 # arguments; in short:
 #   BASE_IMAGE       any Debian-like image with Python 3.11 (docker/base-image.sh builds one
 #                    from Debian's archive where no registry is reachable)
@@ -16,6 +16,14 @@ ENV PYTHONUNBUFFERED=1 PATH=/opt/aelle/bin:$PATH
 RUN useradd --create-home --uid 10001 aelle
 WORKDIR /home/aelle
 
+# ---- the pinned torch and the other dependencies, read from pyproject.toml: a change elsewhere
+# in that file (tools, dev extras) yields the same files and keeps the cached layers below
+FROM runtime AS requirements
+COPY pyproject.toml /src/
+RUN mkdir /requirements && cd /requirements \
+    && python3 -c "import tomllib; print('\n'.join(tomllib.load(open('/src/pyproject.toml', 'rb'))['project']['dependencies']))" > all.txt \
+    && grep '^torch' all.txt > torch.txt && grep -v '^torch' all.txt > rest.txt && rm all.txt
+
 # ---- the virtual environment at /opt/aelle: dependencies first, so that a change to the code
 # reuses the cached layer of torch and the rest
 FROM runtime AS build
@@ -27,21 +35,19 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_FIND_LINKS=/tmp/wheel
 COPY ${WHEEL_DIR} /tmp/wheels/
 # A build without BuildKit cannot copy a file only when it is named: without CA_BUNDLE a file
 # that is always there stands in, and is not used.
-COPY ${CA_BUNDLE:-pyproject.toml} /tmp/ca-bundle.pem
+COPY ${CA_BUNDLE:-docker/local/README.md} /tmp/ca-bundle.pem
 RUN if [ -n "$CA_BUNDLE" ]; then echo "export PIP_CERT=/tmp/ca-bundle.pem" > /tmp/pip-env; \
     else : > /tmp/pip-env; fi \
     && python3 -m venv /opt/aelle \
     && . /tmp/pip-env && /opt/aelle/bin/pip install --quiet --upgrade pip
-COPY pyproject.toml README.md /src/
-RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('/src/pyproject.toml', 'rb'))['project']['dependencies']))" \
-    | grep -v '^torch' > /tmp/requirements.txt \
-    && grep -o '"torch==[^"]*"' /src/pyproject.toml | tr -d '"' > /tmp/torch.txt
+COPY --from=requirements /requirements /tmp/requirements
 
 FROM build AS build-cpu
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 RUN . /tmp/pip-env && /opt/aelle/bin/pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} \
-        -r /tmp/torch.txt -r /tmp/requirements.txt \
+        -r /tmp/requirements/torch.txt -r /tmp/requirements/rest.txt \
     && /opt/aelle/bin/python -c "import torch; assert not torch.version.cuda, torch.__version__"
+COPY pyproject.toml README.md /src/
 COPY aelle /src/aelle
 COPY tasks /src/tasks
 COPY workers /src/workers
@@ -77,8 +83,9 @@ ENTRYPOINT ["/opt/dashboard/bin/optuna-dashboard", "--host", "0.0.0.0", "--port"
 FROM build AS build-cuda
 ARG TORCH_INDEX_URL=
 RUN . /tmp/pip-env && /opt/aelle/bin/pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} \
-        -r /tmp/torch.txt -r /tmp/requirements.txt \
+        -r /tmp/requirements/torch.txt -r /tmp/requirements/rest.txt \
     && /opt/aelle/bin/python -c "import torch; assert torch.version.cuda, torch.__version__"
+COPY pyproject.toml README.md /src/
 COPY aelle /src/aelle
 COPY tasks /src/tasks
 COPY workers /src/workers

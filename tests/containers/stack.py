@@ -1,19 +1,21 @@
 """The compose stack of the container tests: a Docker engine, the images built from the
 repository, and `docker compose` on docker-compose.yml with tests/containers/compose.host.yml
-over it (host networking, ports chosen here)."""
+merged over it (host networking, ports chosen here)."""
 
 from __future__ import annotations
 
+import filecmp
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-import tomllib
 from pathlib import Path
 
 import httpx
+import yaml
 
 from service.api import API_PREFIX as API
 from service.local import free_port
@@ -78,7 +80,9 @@ def local_build_inputs() -> list[str]:
         args += ["--build-arg", "TORCH_INDEX_URL="]  # the wheel is here: no other index
     cert = os.environ.get("PIP_CERT") or config.get("cert")
     if cert and Path(cert).is_file():
-        shutil.copy(cert, LOCAL / "ca.pem")
+        target = LOCAL / "ca.pem"
+        if not target.exists() or not filecmp.cmp(cert, target, shallow=False):
+            shutil.copy(cert, target)  # only when changed: a new file defeats the build cache
         args += ["--build-arg", "CA_BUNDLE=docker/local/ca.pem"]
     return args
 
@@ -97,8 +101,26 @@ def image_size(tag: str) -> int:
     return int(sh("docker", "image", "inspect", "--format", "{{.Size}}", tag).strip())
 
 
+def host_network_compose() -> dict:
+    """docker-compose.yml with tests/containers/compose.host.yml merged over it, as compose
+    merges an override (mappings key by key, anything else replaced), and without published
+    ports, which host networking has none of (an override can add ports, never remove them)."""
+    merged = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    override = yaml.safe_load((HERE / "compose.host.yml").read_text())
+    for name, changes in override["services"].items():
+        service = merged["services"][name]
+        for key, value in changes.items():
+            if isinstance(value, dict):
+                service[key] = {**service.get(key, {}), **value}
+            else:
+                service[key] = value
+        service.pop("ports", None)
+    return merged
+
+
 class Stack:
-    """`docker compose` on the project's file with the tests' overrides."""
+    """`docker compose` on the project's file with the tests' overrides (a file of its own,
+    removed by :meth:`down` with the volumes)."""
 
     def __init__(self):
         self.port, self.pg_port = free_port(), free_port()
@@ -109,8 +131,10 @@ class Stack:
                     "POSTGRES_IMAGE": POSTGRES_IMAGE, "AELLE_HEARTBEAT_INTERVAL": "1",
                     "AELLE_GRACE_PERIOD": "4", "AELLE_TEST_PORT": str(self.port),
                     "AELLE_TEST_PG_PORT": str(self.pg_port)}
-        self.argv = [*compose_command(), "--project-name", PROJECT, "--file",
-                     str(ROOT / "docker-compose.yml"), "--file", str(HERE / "compose.host.yml")]
+        self.file = Path(tempfile.mkstemp(prefix="aelle-compose-", suffix=".yml")[1])
+        self.file.write_text(yaml.safe_dump(host_network_compose()))
+        self.argv = [*compose_command(), "--project-name", PROJECT, "--project-directory",
+                     str(ROOT), "--file", str(self.file)]
 
     def compose(self, *args, timeout=600, check=True) -> str:
         return sh(*self.argv, *args, timeout=timeout, env=self.env, check=check)
@@ -123,6 +147,10 @@ class Stack:
     def down(self, volumes=False) -> None:
         self.compose("down", *(["--volumes"] if volumes else []), "--timeout", "10",
                      check=not volumes)
+
+    def close(self) -> None:
+        self.down(volumes=True)
+        self.file.unlink(missing_ok=True)
 
     def containers(self, service: str) -> list[str]:
         return self.compose("ps", "--quiet", service).split()
@@ -159,8 +187,3 @@ def wait_until(predicate, timeout, what):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.5)
-
-
-def torch_pin() -> str:
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    return next(d for d in deps if d.startswith("torch=="))

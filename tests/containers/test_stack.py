@@ -36,7 +36,7 @@ def stack():
         yield s
     finally:
         print(s.logs())
-        s.down(volumes=True)
+        s.close()
 
 
 def finished(s, name, budget):
