@@ -128,8 +128,11 @@ class Stack:
         self.env = {**os.environ, "AELLE_USER_TOKEN": USER["Authorization"].split()[1],
                     "AELLE_WORKER_TOKEN": "worker-secret-for-tests",
                     "POSTGRES_PASSWORD": "postgres-secret-for-tests",
-                    "POSTGRES_IMAGE": POSTGRES_IMAGE, "AELLE_HEARTBEAT_INTERVAL": "1",
-                    "AELLE_GRACE_PERIOD": "4", "AELLE_TEST_PORT": str(self.port),
+                    "POSTGRES_IMAGE": POSTGRES_IMAGE,
+                    # a killed worker's trial is retried within seconds, yet a worker starved
+                    # of CPU on a loaded machine is not taken for dead
+                    "AELLE_HEARTBEAT_INTERVAL": "2", "AELLE_GRACE_PERIOD": "20",
+                    "AELLE_TEST_PORT": str(self.port),
                     "AELLE_TEST_PG_PORT": str(self.pg_port)}
         self.file = Path(tempfile.mkstemp(prefix="aelle-compose-", suffix=".yml")[1])
         self.file.write_text(yaml.safe_dump(host_network_compose()))
