@@ -82,7 +82,9 @@ ENTRYPOINT ["/opt/dashboard/bin/optuna-dashboard", "--host", "0.0.0.0", "--port"
 
 FROM build AS build-cuda
 ARG TORCH_INDEX_URL=
-RUN . /tmp/pip-env && /opt/aelle/bin/pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} \
+# a CPU build of torch among the local wheels would win over the index's CUDA build
+RUN rm -f /tmp/wheels/torch-*+cpu-*.whl \
+    && . /tmp/pip-env && /opt/aelle/bin/pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} \
         -r /tmp/requirements/torch.txt -r /tmp/requirements/rest.txt \
     && /opt/aelle/bin/python -c "import torch; assert torch.version.cuda, torch.__version__"
 COPY pyproject.toml README.md /src/
