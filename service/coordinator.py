@@ -122,8 +122,9 @@ class Coordinator:
     def spec(self, name: str) -> dict:
         return self.studies.row(name).spec
 
-    def lease(self, worker: str, tasks: list[str] | None = None):
-        return self.leases.lease(worker, tasks)
+    def lease(self, worker: str, tasks: list[str] | None = None,
+              versions: dict[str, str] | None = None):
+        return self.leases.lease(worker, tasks, versions)
 
     def heartbeat(self, trial_id: int, token: str):
         with _trial_gone(trial_id):

@@ -36,6 +36,7 @@ from service.config import ServiceSettings
 
 REASON_LENGTH = 1024       # a stored reason is cut to this
 WORKER_NAME_LENGTH = 256
+TASK_VERSION_LENGTH = 64
 
 
 class StoreError(RuntimeError):
@@ -93,6 +94,9 @@ class StudyRow(Base):
     quarantine: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
     # why leasing stopped, when the coordinator stopped it (a quota was reached)
     stop_reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+    # the version of its task its trials run with: the coordinator's when it has the task,
+    # else the first worker's that asked for a lease of it
+    task_version: Mapped[str | None] = mapped_column(String(TASK_VERSION_LENGTH))
 
 
 class LeaseRow(Base):

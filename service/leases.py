@@ -24,6 +24,7 @@ from service.api.schemas import HeartbeatPublic, LeasePublic
 from service.api.schemas import TrialState as State
 from service.db import (
     REASON_LENGTH,
+    TASK_VERSION_LENGTH,
     WORKER_NAME_LENGTH,
     ArtifactRow,
     Database,
@@ -67,15 +68,19 @@ class LeaseBook:
         self._exhausted: set[int] = set()  # studies whose budget is spent, nothing running
 
     # ---- leasing
-    def lease(self, worker: str, tasks: list[str] | None = None) -> LeasePublic | None:
+    def lease(self, worker: str, tasks: list[str] | None = None,
+              versions: dict[str, str] | None = None) -> LeasePublic | None:
         """A trial to run, from the oldest active study with budget left (of one of ``tasks``,
-        when the worker names the tasks it can run); None: no work. A study that fails for a
-        reason other than the database is quarantined and skipped: the others keep
-        leasing."""
+        when the worker names the tasks it can run, and of the same task version, when it
+        names its versions); None: no work. A study that fails for a reason other than the
+        database is quarantined and skipped: the others keep leasing."""
         for row in self.studies.open_rows():
             if row.study_id in self._exhausted:
                 continue
             if tasks is not None and _task(row) not in tasks:
+                continue
+            if versions and _task(row) in versions and \
+                    self._version(row, versions[_task(row)]) != versions[_task(row)]:
                 continue
             try:
                 got = self._lease_from(row, worker)
@@ -90,6 +95,20 @@ class LeaseBook:
             if got is not None:
                 return got
         return None
+
+    def _version(self, row: StudyRow, offered: str) -> str:
+        """The study's task version; a study without one takes ``offered`` (the first worker's
+        that asks: one conditional update, so that coordinator processes agree)."""
+        if row.task_version is not None:
+            return row.task_version
+        with self.db.session() as s:
+            s.execute(update(StudyRow).where(StudyRow.study_id == row.study_id,
+                                             StudyRow.task_version.is_(None))
+                      .values(task_version=offered[:TASK_VERSION_LENGTH]))
+            row.task_version = s.scalar(select(StudyRow.task_version)
+                                        .where(StudyRow.study_id == row.study_id))
+        log.info("study %r: runs version %s of task %r", row.name, row.task_version, _task(row))
+        return row.task_version
 
     def _lease_from(self, row: StudyRow, worker: str) -> LeasePublic | None:
         active = self.studies.active(row.study_id)
@@ -146,7 +165,8 @@ class LeaseBook:
             raise
         return LeasePublic(study=row.name, trial_id=tid, number=trial.number,
                            task=active.spec.task, params=params, settings=active.settings,
-                           token=token, heartbeat_interval=self._interval, retry_of=retry_of)
+                           token=token, heartbeat_interval=self._interval, retry_of=retry_of,
+                           task_version=row.task_version)
 
     def _abandon(self, active: ActiveStudy, tid: int, reason: str, lease: bool = False) -> None:
         """A trial that was asked for but never handed out: failed, with the reason (a retry is

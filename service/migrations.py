@@ -47,12 +47,20 @@ def _artifacts(conn: Connection) -> None:
     ArtifactRow.__table__.create(conn, checkfirst=True)
 
 
+def _study_task_version(conn: Connection) -> None:
+    columns = {c["name"] for c in inspect(conn).get_columns("aelle_studies")}
+    if "task_version" not in columns:
+        conn.execute(text("ALTER TABLE aelle_studies ADD COLUMN task_version VARCHAR(64)"))
+
+
 # version -> (what it changes, the step from version - 1)
 STEPS: dict[int, tuple[str, Callable[[Connection], None]]] = {
     1: ("aelle_leases.retry_of: the trial number a lease runs again", _lease_retry_of),
     2: ("aelle_studies.quarantine and stop_reason: why a study is no longer served or leased",
         _study_status),
     3: ("aelle_artifacts: the trained network each trial stored", _artifacts),
+    4: ("aelle_studies.task_version: the task version a study's trials run with",
+        _study_task_version),
 }
 SCHEMA_VERSION = max(STEPS)
 OURS = ("aelle_studies", "aelle_leases", "aelle_reports", "aelle_models", "aelle_artifacts")

@@ -94,6 +94,9 @@ class Reports:
                 self.leases.studies.quarantine(active.id, reason)
                 raise Quarantined(f"study {active.spec.name!r} is quarantined: "
                                   f"{reason}") from None
+        if running.spectrum_size is None:
+            # a task this coordinator does not have: the trial's first spectrum fixes the size
+            running.spectrum_size = self._stored_size(running.trial_id) or z.size
         if z.shape != (running.spectrum_size,):
             raise Invalid(f"spectrum has {z.size} exponents; this trial of "
                           f"{active.spec.name} reports {running.spectrum_size}")
@@ -101,6 +104,14 @@ class Reports:
             raise Invalid("spectrum has non-finite exponents (report a diverged network "
                           "as a result with state 'diverged')")
         return z
+
+    def _stored_size(self, tid: int) -> int | None:
+        """How many exponents the trial's stored spectra have (another coordinator process, or
+        this one before it restarted, took its first)."""
+        with self.db.session() as s:
+            return s.scalar(select(ReportRow.size).where(ReportRow.trial_id == tid,
+                                                         ReportRow.spectrum.is_not(None))
+                            .limit(1))
 
     def _replayed(self, frozen: FrozenTrial, tid: int, step: int, value: float,
                   z: np.ndarray | None) -> ReportPublic | None:

@@ -1,8 +1,16 @@
 """A study's specification: what a user submits, and the task's side of it (the settings every
-trial runs with, the search space). :mod:`service.pruning` builds the sampler and pruner."""
+trial runs with, the search space). :mod:`service.pruning` builds the sampler and pruner.
+
+The coordinator does not need a task's code. A task installed here (the zoo, or a plugin) is
+checked in full: its settings, every parameter value its space can produce, the spectrum each
+trial reports. A task that only the workers have (:class:`ForeignTask`) is checked in what every
+task shares: the spec gives the search space and the epochs, every bound and setting is finite
+and within the caps below, the shared settings (:class:`tasks.Settings`) have their types and
+ranges, and each trial's first spectrum fixes the length of the rest."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Literal
 
@@ -16,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import tasks
 from aelle.pruners import NAMES as PRUNERS
+from tasks.base import Settings, Task, suggest_all
 
 
 class SpecError(ValueError):
@@ -41,6 +50,9 @@ SETTING_LIMITS: dict[str, int] = {
 # settings a study fixes for all its trials: a search of them would change what a trial is
 # (the epochs bound every report and the last-epoch rule) or where it runs
 NOT_SEARCHABLE = ("epochs", "device")
+MAX_PARAMETERS = 256           # the entries of a search space, and of a study's settings
+MAX_NAME = 128                 # the characters of a parameter's or a setting's name
+SHARED_SETTINGS = frozenset(f.name for f in dataclasses.fields(Settings))
 
 
 def check_number(where: str, value: Any, limit: float | None = None) -> None:
@@ -133,7 +145,7 @@ class SamplerSpec(Strict):
 
 class StudyCreate(Strict):
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    task: str
+    task: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     search_space: dict[str, DistributionSpec] | None = None
     direction: Literal["minimize", "maximize"] = "minimize"
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
@@ -148,12 +160,44 @@ class StudyCreate(Strict):
                              "a worker handing a trial back)")
 
 
-def task_of(spec: StudyCreate):
+class ForeignTask:
+    """A task this coordinator does not have: trials sample the spec's space as it is, and a
+    trial's spectrum has the length its first spectrum had."""
+
+    version = None
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def suggest(self, trial, space: dict[str, BaseDistribution], fixed=None) -> dict[str, Any]:
+        return suggest_all(trial, space, fixed)
+
+    def spectrum_size(self, params: dict[str, Any], settings: dict[str, Any]) -> None:
+        return None
+
+
+def installed(name: str) -> Task | None:
+    """The task named ``name`` if this process has its code (the zoo, a plugin)."""
     try:
-        return tasks.get(spec.task)
+        return tasks.get(name)
     except (KeyError, ValueError):
-        raise SpecError(f"task: unknown task {spec.task!r}; known: "
-                        f"{', '.join(tasks.names())}") from None
+        return None
+
+
+def task_of(spec: StudyCreate) -> Task | ForeignTask:
+    task = installed(spec.task)
+    return ForeignTask(spec.task) if task is None else task
+
+
+def task_version(spec: StudyCreate) -> str | None:
+    """The version of the study's task on this coordinator (None: it does not have it)."""
+    return getattr(installed(spec.task), "version", None)
+
+
+def _foreign(spec: StudyCreate, what: str) -> SpecError:
+    return SpecError(f"task: unknown task {spec.task!r} on this coordinator (installed: "
+                     f"{', '.join(tasks.names())}); a study of a task that only its workers "
+                     f"have must give {what}")
 
 
 def task_settings(spec: StudyCreate) -> dict[str, Any]:
@@ -162,6 +206,8 @@ def task_settings(spec: StudyCreate) -> dict[str, Any]:
     values = dict(spec.settings)
     if spec.epochs is not None:
         values["epochs"] = spec.epochs
+    if isinstance(task, ForeignTask):
+        return _foreign_settings(spec, values)
     try:
         resolved = task.settings(values).to_dict()
     except (ValueError, TypeError) as e:
@@ -170,14 +216,55 @@ def task_settings(spec: StudyCreate) -> dict[str, Any]:
     return resolved
 
 
+def _foreign_settings(spec: StudyCreate, values: dict[str, Any]) -> dict[str, Any]:
+    """A foreign task's settings as given (its own defaults are the workers' to apply), the
+    shared ones checked as every task checks them."""
+    if "epochs" not in values:
+        raise _foreign(spec, "the study's epochs")
+    if len(values) > MAX_PARAMETERS:
+        raise SpecError(f"settings: at most {MAX_PARAMETERS}, got {len(values)}")
+    for name, value in values.items():
+        _check_name("settings", name)
+        if value is not None and not isinstance(value, bool | int | float | str):
+            raise SpecError(f"settings.{name}: a setting is a number, a string, a boolean or "
+                            f"null, got {type(value).__name__}")
+        if isinstance(value, str) and len(value) > MAX_CHOICE_LENGTH * 16:
+            raise SpecError(f"settings.{name}: at most {MAX_CHOICE_LENGTH * 16} characters")
+    _shared(values, "settings")
+    check_setting_values("settings", values)
+    return values
+
+
+def _shared(values: dict[str, Any], where: str) -> None:
+    """The shared settings among ``values`` pass the checks every task makes of them."""
+    try:
+        Settings.from_dict({k: v for k, v in values.items() if k in SHARED_SETTINGS})
+    except (ValueError, TypeError) as e:
+        raise SpecError(f"{where}: {e}") from None
+
+
+def _check_name(where: str, name: str) -> None:
+    if not name.isidentifier() or len(name) > MAX_NAME:
+        raise SpecError(f"{where}.{name[:MAX_NAME]}: a name is a Python identifier of at most "
+                        f"{MAX_NAME} characters")
+
+
 def search_space(spec: StudyCreate) -> dict[str, BaseDistribution]:
     """The task's default space with the user's entries replacing or adding parameters (any
-    setting may be searched by name)."""
+    setting may be searched by name); a foreign task's space is the spec's."""
     task = task_of(spec)
-    space = task.search_space()
-    known = set(space) | set(task.settings().to_dict())
+    foreign = isinstance(task, ForeignTask)
+    if foreign and not spec.search_space:
+        raise _foreign(spec, "its search_space")
+    space = {} if foreign else task.search_space()
+    known = set(space) | set(task.settings().to_dict()) if not foreign else None
+    if len(spec.search_space or {}) > MAX_PARAMETERS:
+        raise SpecError(f"search_space: at most {MAX_PARAMETERS} parameters, got "
+                        f"{len(spec.search_space)}")
     for name, dist in (spec.search_space or {}).items():
-        if name not in known:
+        if foreign:
+            _check_name("search_space", name)
+        elif name not in known:
             raise SpecError(f"search_space.{name}: unknown parameter for task {task.name}; "
                             f"known: {', '.join(sorted(space))} and the settings")
         if name in NOT_SEARCHABLE:
@@ -210,6 +297,9 @@ def check_trials(spec: StudyCreate) -> None:
     task = task_of(spec)
     settings = task_settings(spec)
     space = search_space(spec)
+    if isinstance(task, ForeignTask):
+        _check_foreign_trials(space, settings)
+        return
     default = task.search_space()
     reference = {name: corners(dist)[0] for name, dist in default.items()}
 
@@ -231,6 +321,17 @@ def check_trials(spec: StudyCreate) -> None:
         if not isinstance(dist, CategoricalDistribution):
             top[name] = dist.high
     probe(top, "search_space (every numeric parameter at its highest)")
+
+
+def _check_foreign_trials(space: dict[str, BaseDistribution], settings: dict[str, Any]) -> None:
+    """What can be checked of a foreign task's trials: every value of a parameter named like a
+    setting within that setting's cap, and a shared setting's within its range and type."""
+    for name, dist in space.items():
+        for value in corners(dist):
+            where = f"search_space.{name} = {value!r}"
+            check_setting_values(where, {name: value})
+            if name in SHARED_SETTINGS:
+                _shared({**settings, name: value}, where)
 
 
 def _message(e: Exception) -> str:

@@ -34,7 +34,7 @@ from service.pruning import (
     pretrained_source,
     validate,
 )
-from service.specs import StudyCreate, search_space, task_settings
+from service.specs import StudyCreate, search_space, task_settings, task_version
 from service.spectrum_store import ReportSpectrumStore
 
 log = logging.getLogger("aelle.service")
@@ -131,7 +131,8 @@ class StudyCatalog:
                 study.set_user_attr(f"{ATTR}pruner", spec.pruner.name)
                 with self.db.session() as s:
                     s.add(StudyRow(study_id=study_id(study), name=spec.name,
-                                   spec=spec.model_dump(mode="json"), budget=spec.budget))
+                                   spec=spec.model_dump(mode="json"), budget=spec.budget,
+                                   task_version=task_version(spec)))
             except BaseException:
                 # the two writes are one: without our row, Optuna's study goes too (a study
                 # left in Optuna's tables alone would take the name)
@@ -179,7 +180,8 @@ class StudyCatalog:
             b = active.study.best_trial
             best = BestTrial(number=b.number, value=b.value, params=b.params)
         return StudyPublic(
-            name=row.name, task=active.spec.task, direction=active.spec.direction,
+            name=row.name, task=active.spec.task, task_version=row.task_version,
+            direction=active.spec.direction,
             pruner=active.spec.pruner.name, shadow=active.spec.pruner.shadow,
             budget=row.budget, used=self.used(row.study_id), stopped=row.stopped,
             counts=dict(Counter(str(state_of(t)) for t in trials)), best=best,
@@ -200,7 +202,7 @@ class StudyCatalog:
                 raise
             trials = []
         return StudyPublic(
-            name=row.name, task=str(spec.get("task", "")),
+            name=row.name, task=str(spec.get("task", "")), task_version=row.task_version,
             direction=str(spec.get("direction", "")), pruner=str(pruner.get("name", "")),
             shadow=bool(pruner.get("shadow", False)), budget=row.budget,
             used=self.used(row.study_id), stopped=True,

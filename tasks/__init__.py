@@ -1,5 +1,6 @@
 """The task zoo: sequential MNIST over eight architectures, CharRNN, FORCE signal reconstruction,
-and two tasks with a known answer: system identification (sysid) and the 3-bit flip-flop.
+and two tasks with a known answer: system identification (sysid) and the 3-bit flip-flop; and
+the tasks of installed plugins (:mod:`tasks.plugins`), most simply a :class:`NetworkTask`.
 
     from tasks import get, run_trial
     outcome = run_trial("smnist", {"arch": "gru", "p_gru": 0.5}, {"epochs": 3}, seed=0)
@@ -8,8 +9,10 @@ and two tasks with a known answer: system identification (sysid) and the 3-bit f
 from tasks import charrnn, flipflop, signal, smnist, sysid  # noqa: F401  (registers)
 from tasks.base import Settings, SpectrumProbe, Task, TrialRun
 from tasks.data import DataError
-from tasks.registry import get, names
+from tasks.network import Data, NetworkSettings, NetworkTask
+from tasks.registry import get, names, register
 from tasks.training import EpochReport, TrialOutcome, run_trial
 
-__all__ = ["DataError", "EpochReport", "Settings", "SpectrumProbe", "Task", "TrialOutcome",
-           "TrialRun", "get", "names", "run_trial"]
+__all__ = ["Data", "DataError", "EpochReport", "NetworkSettings", "NetworkTask", "Settings",
+           "SpectrumProbe", "Task", "TrialOutcome", "TrialRun", "get", "names", "register",
+           "run_trial"]

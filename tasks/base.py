@@ -163,9 +163,14 @@ class TrialRun(ABC):
 
 
 class Task(ABC):
-    """A task of the zoo, registered by name."""
+    """A task, registered by name (the zoo's, or a plugin's: :mod:`tasks.plugins`).
+
+    ``version``: what makes trials of the task comparable. Two workers whose task has the same
+    name and version must train the same thing for the same parameters (data, model, loss);
+    change it when they would not. A study runs on one version only."""
 
     name: ClassVar[str]
+    version: ClassVar[str] = "1"
     settings_class: ClassVar[type[Settings]] = Settings
     loss_name: ClassVar[str] = "loss"
 
@@ -185,10 +190,7 @@ class Task(ABC):
                 fixed: dict[str, Any] | None = None) -> dict[str, Any]:
         """Sample one trial's parameters from ``space`` (default: the task's); parameters in
         ``fixed`` are taken as given, not sampled."""
-        space = self.search_space() if space is None else space
-        fixed = dict(fixed or {})
-        return {**{name: suggest(trial, name, dist) for name, dist in space.items()
-                   if name not in fixed}, **fixed}
+        return suggest_all(trial, self.search_space() if space is None else space, fixed)
 
     def check_params(self, params: dict[str, Any], settings: Settings) -> None:
         """Raise ValueError naming a missing or unknown parameter (overrides of settings by
@@ -231,6 +233,14 @@ class Task(ABC):
     def build(self, params: dict[str, Any], settings: Settings, seed: int,
               device: torch.device) -> TrialRun:
         """A fresh network for ``params``, seeded, on ``device``."""
+
+
+def suggest_all(trial: optuna.Trial, space: dict[str, BaseDistribution],
+                fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One value of every parameter of ``space``, those in ``fixed`` taken as given."""
+    fixed = dict(fixed or {})
+    return {**{name: suggest(trial, name, dist) for name, dist in space.items()
+               if name not in fixed}, **fixed}
 
 
 def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:

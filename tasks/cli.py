@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from aelle.cli import assignment
+from tasks.plugins import import_task_module, load_error
 from tasks.registry import get, names
 from tasks.training import EpochReport, run_trial
 
@@ -20,7 +21,10 @@ def add_train_parser(sub) -> None:
                        "validation loss and the max / mean Lyapunov exponent after each epoch "
                        "(epoch 0: untrained). Parameters not given are drawn at random from "
                        "the task's search space (seeded).")
-    p.add_argument("--task", default="smnist", choices=names())
+    p.add_argument("--task", default="smnist",
+                   help="a task of the zoo or of an installed plugin (default smnist)")
+    p.add_argument("--task-module", action="append", default=[], metavar="PKG.MODULE",
+                   help="import this module and register its tasks first (repeatable)")
     p.add_argument("--param", type=assignment, action="append", default=[],
                    metavar="NAME=VALUE", help="a parameter of the search space")
     p.add_argument("--set", type=assignment, action="append", default=[],
@@ -33,6 +37,11 @@ def add_train_parser(sub) -> None:
 def run_train(args) -> int:
     import optuna
 
+    for module in args.task_module:
+        import_task_module(module)
+    if args.task not in names():
+        raise ValueError(f"unknown task {args.task!r}; known: {', '.join(names())}"
+                         + _broken(args.task))
     task = get(args.task)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=args.seed))
@@ -60,3 +69,8 @@ def run_train(args) -> int:
         print(f"{out.state}: {task.loss_name} {out.value}"
               + (f" ({out.reason})" if out.reason else ""))
     return 0 if out.state == "complete" else 3
+
+
+def _broken(name: str) -> str:
+    error = load_error(name)
+    return "" if error is None else f"; the installed plugin {name!r} failed to load: {error}"

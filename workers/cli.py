@@ -12,6 +12,7 @@ import sys
 import torch
 
 from aelle.cli import positive
+from tasks.plugins import import_task_module
 from workers.client import CoordinatorClient
 from workers.config import WorkerSettings
 from workers.runtime import Outcome, Worker
@@ -38,6 +39,9 @@ def add_worker_parser(sub) -> None:
     p.add_argument("--patience", type=float,
                    help="seconds to keep retrying an unreachable coordinator (default "
                    "$AELLE_PATIENCE or 300)")
+    p.add_argument("--task-module", action="append", default=[], metavar="PKG.MODULE",
+                   help="import this module and offer its tasks too (repeatable); installed "
+                   "packages' tasks (entry points aelle.tasks) are offered without it")
     p.add_argument("--on-stop", choices=("hand-back", "finish"),
                    help="on SIGTERM, hand the running trials back at their next epoch to be run "
                    "again, or let them finish (default $AELLE_ON_STOP or hand-back)")
@@ -62,12 +66,17 @@ def torch_threads(settings: WorkerSettings) -> int:
 def run_worker(args) -> int:
     settings = settings_from(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for module in args.task_module:
+        import_task_module(module)  # a PluginError is bad input: exit 2, naming it
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     torch.set_num_threads(torch_threads(settings))
     client = CoordinatorClient.from_settings(settings)
     worker = Worker(client, name=settings.worker_name, concurrency=settings.concurrency,
                     burst=args.burst, poll=settings.poll_interval, on_stop=settings.on_stop)
     worker.install_signal_handlers()
+    logging.getLogger("aelle.worker").info(
+        "%s: offers %s", settings.worker_name,
+        ", ".join(f"{t} (version {v})" for t, v in worker.versions.items()) or "no task")
     try:
         counts = worker.run()
     finally:

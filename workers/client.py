@@ -106,12 +106,15 @@ class CoordinatorClient:
             time.sleep(delay * (0.75 + 0.5 * random.random()))  # jitter: workers spread out
             delay = min(delay * 2, BACKOFF_MAX)
 
-    def lease(self, worker: str, tasks: list[str] | None = None) -> dict[str, Any] | None:
+    def lease(self, worker: str, tasks: list[str] | None = None,
+              versions: dict[str, str] | None = None) -> dict[str, Any] | None:
         """A trial to run, of one of ``tasks`` when given (the tasks this worker has the code
-        of); None: no work."""
+        of) and of the same task version as in ``versions``; None: no work."""
         body: dict[str, Any] = {"worker": worker}
         if tasks is not None:
             body["tasks"] = list(tasks)
+        if versions:
+            body["versions"] = dict(versions)
         got = self._post("/leases", body)
         return None if got.get("trial_id") is None else got
 

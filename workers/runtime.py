@@ -118,8 +118,9 @@ class Worker:
     return when the coordinator has no work instead of polling every ``poll`` seconds.
     ``on_stop``: what :meth:`stop` does to the running trials, ``hand-back`` (stop them at
     their next epoch and queue them again) or ``finish`` (let them end; a second stop hands
-    them back). ``tasks``: the tasks it asks leases of (default: every task of the zoo it
-    has). ``upload``: store each completed trial's trained network on the coordinator."""
+    them back). ``tasks``: the tasks it asks leases of (default: every task it has, the zoo's
+    and the installed plugins'), each with its version. ``upload``: store each completed
+    trial's trained network on the coordinator."""
 
     def __init__(self, client: CoordinatorClient, name: str = "worker", concurrency: int = 1,
                  burst: bool = False, poll: float = _DEFAULTS["poll_interval"].default,
@@ -137,8 +138,10 @@ class Worker:
         self.counts: Counter[Outcome] = Counter()
         self._counts_lock = threading.Lock()
         self.fatal: str | None = None  # why the worker ended before its work did (one line)
-        # what it asks leases of: the tasks it has the code of
+        # what it asks leases of: the tasks it has the code of, and their versions
         self.tasks = task_zoo.names() if tasks is None else list(tasks)
+        self.versions = {t: task_zoo.get(t).version for t in self.tasks
+                         if t in task_zoo.names()}
 
     def stop(self, *_) -> None:
         """Take no more work; hand the running trials back, or let them finish first (a second
@@ -190,7 +193,7 @@ class Worker:
     def _work(self, me: str) -> None:
         while not self.stopping.is_set():
             try:
-                lease = self.client.lease(me, self.tasks)
+                lease = self.client.lease(me, self.tasks, self.versions)
             except Unreachable as e:
                 log.error("%s: %s", me, e)
                 self._count(Outcome.UNREACHABLE)
@@ -218,6 +221,11 @@ class Worker:
         if lease["task"] not in self.tasks:  # a coordinator that ignored the tasks asked for
             return self._give_back(tid, token, f"the worker has no task {lease['task']!r}",
                                    retry=True)
+        wanted = lease.get("task_version")
+        if wanted is not None and wanted != self.versions.get(lease["task"]):
+            return self._give_back(tid, token, f"the worker has version "
+                                   f"{self.versions.get(lease['task'])} of task "
+                                   f"{lease['task']!r}, the study runs {wanted}", retry=True)
         progress = (Progress(f"{lease['study']} #{lease['number']}", settings["epochs"])
                     if self.progress else NullProgress())
         hb = Heartbeat(self.client, tid, token, lease["heartbeat_interval"])

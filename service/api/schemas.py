@@ -22,6 +22,8 @@ class BestTrial(BaseModel):
 class StudyPublic(BaseModel):
     name: str
     task: str
+    task_version: str | None = Field(None, description="the version of the task its trials "
+                                     "run with (None: no worker has asked for it yet)")
     direction: str
     pruner: str
     shadow: bool
@@ -56,6 +58,11 @@ class LeaseRequest(Strict):
         None, max_length=256, description="the tasks the worker "
                                     "can run: only studies of these are leased to it (none "
                                     "given: any)")
+    versions: dict[Annotated[str, Field(min_length=1, max_length=128)],
+                   Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        None, max_length=256, description="the version of each task the worker has: a study "
+        "whose trials run another version of a task is not leased to it, and a study that has "
+        "no version yet takes the first one asked with (a task without one here: any)")
 
 
 class LeasePublic(BaseModel):
@@ -69,6 +76,8 @@ class LeasePublic(BaseModel):
                        "result of this trial")
     heartbeat_interval: int
     retry_of: int | None
+    task_version: str | None = Field(None, description="the version of the task the trial "
+                                     "runs with (None: not known yet)")
 
 
 class NoWork(BaseModel):

@@ -48,7 +48,8 @@ TrialId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the trial id of t
              openapi_extra=_LEASE_LINKS)
 async def lease(body: LeaseRequest, coordinator: CoordinatorDep):
     """A trial to run (trial id, task, parameters, settings, lease), or "no work"."""
-    got = await run_in_threadpool(coordinator.lease, body.worker, body.tasks)
+    got = await run_in_threadpool(coordinator.lease, body.worker, body.tasks,
+                                   body.versions)
     return NoWork() if got is None else got
 
 

@@ -1,0 +1,1 @@
+"""An example AeLLE task plugin: ``sines``, a GRU forecaster of a noisy sum of sines."""
