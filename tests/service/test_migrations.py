@@ -106,8 +106,29 @@ def test_a_version_2_database_gets_the_artifacts_table_and_keeps_its_studies(tmp
     c.storage.engine.dispose()
     execute(url, "DROP TABLE aelle_artifacts", "UPDATE aelle_schema SET version = 2")
     assert version(url) == 2
-    assert migrate(url) == ["schema version 3: aelle_artifacts: the trained network each "
-                            "trial stored"]
-    assert version(url) == SCHEMA_VERSION == 3
+    assert migrate(url)[0] == ("schema version 3: aelle_artifacts: the trained network each "
+                               "trial stored")
+    assert version(url) == SCHEMA_VERSION == 4
     assert {"trial_id", "artifact_id", "sha256"} <= columns(url, "aelle_artifacts")
     assert execute(url, "SELECT name FROM aelle_studies")[0] == [("kept",)]
+
+
+def test_a_version_2_database_gets_the_task_version_column_and_keeps_its_studies(tmp_path):
+    url = f"sqlite:///{tmp_path}/v2.db"
+    engine = create_engine(url)
+    Base.metadata.create_all(engine, tables=[t for name, t in Base.metadata.tables.items()
+                                             if name not in ("aelle_studies", "aelle_schema")])
+    engine.dispose()
+    execute(url, "CREATE TABLE aelle_studies (study_id INTEGER PRIMARY KEY, name VARCHAR(512) "
+                 "UNIQUE, spec JSON, budget INTEGER, stopped BOOLEAN, created_at DATETIME, "
+                 "quarantine VARCHAR(1024), stop_reason VARCHAR(1024))",
+            "INSERT INTO aelle_studies (study_id, name, spec, budget, stopped) "
+            "VALUES (1, 'old', '{\"task\": \"smnist\"}', 5, 0)",
+            "CREATE TABLE aelle_schema (version INTEGER PRIMARY KEY)",
+            "INSERT INTO aelle_schema (version) VALUES (2)")
+    assert version(url) == 2
+    assert migrate(url)[-1] == ("schema version 4: aelle_studies.task_version: the task "
+                                "version a study's trials run with")
+    assert "task_version" in columns(url, "aelle_studies") and version(url) == 4
+    [rows] = execute(url, "SELECT name, budget, task_version FROM aelle_studies")
+    assert rows == [("old", 5, None)]

@@ -46,7 +46,8 @@ def read(path: str | os.PathLike) -> np.ndarray:
     return values
 
 
-if __name__ == "__main__":  # python -m my_task.series [PATH]
+if __name__ == "__main__":  # python -m my_task.series [PATH [LENGTH]]
     import sys
 
-    print(write(sys.argv[1] if len(sys.argv) > 1 else DEFAULT))
+    args = sys.argv[1:]
+    print(write(args[0] if args else DEFAULT, int(args[1]) if len(args) > 1 else LENGTH))
