@@ -220,3 +220,24 @@ def test_a_worker_gets_only_the_tasks_it_can_run(server):
     assert got["task"] == "smnist"
     client.close()
     assert ranked(server)[0]["state"] == "running"
+
+
+def test_a_worker_offers_its_task_versions_and_refuses_a_lease_of_another(server):
+    submit(server, budget=1, epochs=1, pruner={"name": "none"})
+    client = CoordinatorClient(server, "worker-secret-for-tests")
+    worker = Worker(client, burst=True, progress=False)
+    assert worker.versions == {"charrnn": "1", "signal": "1", "smnist": "1"}
+    assert client.lease("w", ["smnist"], {"smnist": "2"}) is None  # the study runs version 1
+    got = client.lease("w")  # no versions named: not checked
+    got["task_version"] = "2"  # as a coordinator that ignored the versions would lease
+    assert worker.run_one(got) == Outcome.FAILED
+    client.close()
+    # handed back to run again elsewhere, not failed for good
+    assert {t["state"] for t in ranked(server)} == {"failed", "waiting"}
+
+
+def test_a_bad_task_module_ends_the_worker_with_status_2(capsys):
+    from aelle.cli import main
+
+    assert main(["worker", "--task-module", "no_such_tasks", "--token", "t", "--burst"]) == 2
+    assert "task module 'no_such_tasks' could not be imported" in capsys.readouterr().err
