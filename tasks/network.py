@@ -86,14 +86,7 @@ class NetworkTask(Task):
     def core(self, model: nn.Module) -> nn.Module:
         """The recurrent core whose map is analysed: the model itself when it has a
         ``lyapunov_cell`` method or is a torch RNN, else its one submodule that is."""
-        found = [m for m in model.modules() if _recurrent(m)]
-        if _recurrent(model):
-            return model
-        if len(found) != 1:
-            raise TypeError(f"{type(self).__name__}: the model must hold exactly one torch "
-                            f"RNN/LSTM/GRU or module with lyapunov_cell, found {len(found)}; "
-                            "override core(model) to name it")
-        return found[0]
+        return find_core(model, type(self).__name__)
 
     def check_params(self, params, settings) -> None:
         super().check_params(params, settings)
@@ -115,12 +108,30 @@ class NetworkTask(Task):
                 return self._cell(model, settings.spectrum_state).dim
 
     def _cell(self, model: nn.Module, state: str, dtype: torch.dtype | None = None) -> Cell:
-        return aelle.cell_for(self.core(model), state, dtype=dtype)
+        return analysed_cell(self, model, state, dtype)
 
     def build(self, params, settings: NetworkSettings, seed, device) -> NetworkRun:
         data = self.data(settings)
         model = self.model(params, settings)
         return NetworkRun(self, model, data, params, settings, seed, device)
+
+
+def find_core(model: nn.Module, owner: str) -> nn.Module:
+    """``model`` when it has a ``lyapunov_cell`` method or is a torch RNN, else its one
+    submodule that is; TypeError naming ``owner`` otherwise."""
+    if _recurrent(model):
+        return model
+    found = [m for m in model.modules() if _recurrent(m)]
+    if len(found) != 1:
+        raise TypeError(f"{owner}: the model must hold exactly one torch RNN/LSTM/GRU or "
+                        f"module with lyapunov_cell, found {len(found)}; override "
+                        "core(model) to name it")
+    return found[0]
+
+
+def analysed_cell(task, model: nn.Module, state: str, dtype: torch.dtype | None) -> Cell:
+    """The cell of ``task.core(model)``: the map whose spectrum a trial reports."""
+    return aelle.cell_for(task.core(model), state, dtype=dtype)
 
 
 def _recurrent(m: nn.Module) -> bool:

@@ -83,8 +83,19 @@ def run_trial(task: Task | str, params: dict[str, Any], settings: Settings | dic
 
 
 def _loop(run, settings: Settings, callback: Callback | None) -> TrialOutcome:
-    start = time.perf_counter()
     outcome = TrialOutcome("complete", None, 0, run=run)
+    try:
+        return _epochs(run, settings, callback, outcome)
+    finally:
+        # a run that holds a training loop of its own lets it end, or stops it
+        close = getattr(run, "close", None)
+        if close is not None:
+            close(outcome.state == "complete" and outcome.epochs == settings.epochs)
+
+
+def _epochs(run, settings: Settings, callback: Callback | None,
+            outcome: TrialOutcome) -> TrialOutcome:
+    start = time.perf_counter()
     first = 0 if settings.report_initial else 1
     for epoch in range(first, settings.epochs + 1):
         try:
