@@ -59,9 +59,9 @@ class Coordinator:
         self.env = {**env, "AELLE_URL": self.url}
         self.proc = None
 
-    def start(self):
+    def start(self, timeout: float = 60):
         self.proc = aelle("serve", "--port", str(self.port), env=self.env)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 if httpx.get(f"{self.url}{API}/health").status_code == 200:

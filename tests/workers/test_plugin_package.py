@@ -67,7 +67,9 @@ def test_a_plugin_package_runs_a_study_through_the_service(tmp_path):
     env = {"PATH": f"{venv}:/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1",
            "AELLE_DATABASE_URL": f"sqlite:///{tmp_path}/aelle.db", **TOKENS,
            "AELLE_HEARTBEAT_INTERVAL": "2", "AELLE_TORCH_THREADS": "1"}
-    coordinator = Coordinator(env).start()  # the test's environment: no plugin installed
+    # the test's environment: no plugin installed (patient: on a loaded machine its imports
+    # alone can take a minute)
+    coordinator = Coordinator(env).start(timeout=300)
     try:
         env = coordinator.env
         spec = {"name": "sines-e2e", "task": "sines", "budget": 6, "epochs": 3,
