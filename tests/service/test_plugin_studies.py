@@ -32,8 +32,8 @@ def lease(client, tasks=None, versions=None):
 
 @pytest.mark.parametrize("change, message", [
     ({"search_space": None}, "unknown task 'forecast' on this coordinator (installed: "
-                             "charrnn, signal, smnist); a study of a task that only its "
-                             "workers have must give its search_space"),
+                             "charrnn, flipflop, signal, smnist, sysid); a study of a task "
+                             "that only its workers have must give its search_space"),
     ({"epochs": None}, "must give the study's epochs"),
     ({"search_space": {"h": {"type": "float", "low": 1, "high": 1e300}}}, "search_space.h"),
     ({"search_space": {"h": {"type": "int", "low": 3, "high": 1}}}, "low (3.0) is above high"),

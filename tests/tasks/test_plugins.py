@@ -65,7 +65,7 @@ def test_aelle_train_names_an_unknown_task(capsys):
     from aelle.cli import main
 
     assert main(["train", "--task", "toy_echo"]) == 2  # not imported, not installed
-    assert "unknown task 'toy_echo'; known: charrnn, signal, smnist" in capsys.readouterr().err
+    assert f"unknown task 'toy_echo'; known: {', '.join(tasks.names())}" in capsys.readouterr().err
 
 
 def test_missing_and_bad_parameters_are_refused_before_training():
