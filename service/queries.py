@@ -15,7 +15,7 @@ from service.api.schemas import (
     TrialDetail,
     TrialPublic,
 )
-from service.db import Database, ReportRow, unpack_spectrum
+from service.db import ArtifactRow, Database, ReportRow, unpack_spectrum
 from service.errors import NotFound
 from service.model_store import ModelStore
 from service.optuna_compat import trial_id
@@ -58,6 +58,7 @@ class Queries:
         with self.db.session() as s:
             reports = s.scalars(select(ReportRow).where(ReportRow.trial_id == trial_id(t))
                                 .order_by(ReportRow.step)).all()
+            stored = s.get(ArtifactRow, trial_id(t)) is not None
         base = _trial(t, reports[-1] if reports else None)
         return TrialDetail(
             **base.model_dump(),
@@ -66,7 +67,9 @@ class Queries:
                                   spectrum=None if r.spectrum is None
                                   else unpack_spectrum(r.spectrum).tolist())
                      for r in reports],
-            user_attrs=dict(t.user_attrs))
+            user_attrs=dict(t.user_attrs),
+            links={"trained network": f"/studies/{name}/trials/{number}/artifact"}
+            if stored else {})
 
     def model_status(self, name: str) -> ModelStatus:
         row = self.studies.row(name)

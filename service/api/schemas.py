@@ -165,6 +165,8 @@ class ReportDetail(BaseModel):
 class TrialDetail(TrialPublic):
     reports: list[ReportDetail]
     user_attrs: dict[str, Any]
+    links: dict[str, str] = Field(default_factory=dict, description="what else is stored for "
+                                  "this trial, by label: API paths under /api/v1 (user token)")
 
 
 class ModelInfo(BaseModel):

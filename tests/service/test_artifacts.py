@@ -62,6 +62,12 @@ def test_a_real_worker_keeps_the_best_networks_and_one_evaluates_to_its_loss(tmp
         assert [t["number"] for t in kept] == [t["number"] for t in done[:2]]  # the best two
         assert all(got[t["number"]].status_code == 404 for t in done[2:])
         assert "best 2" in got[done[3]["number"]].json()["detail"]
+        # a trial's detail links to its network while one is kept (the page offers it)
+        links = {t["number"]: httpx.get(f"{url}{API}/studies/s/trials/{t['number']}",
+                                        headers=USER).json()["links"] for t in done}
+        assert links[done[0]["number"]] == {
+            "trained network": f"/studies/s/trials/{done[0]['number']}/artifact"}
+        assert links[done[3]["number"]] == {}
     assert len(list((tmp_path / "a.db.artifacts").iterdir())) == 2  # the others' were deleted
     best = got[done[0]["number"]]
     assert best.headers["x-aelle-sha256"] == hashlib.sha256(best.content).hexdigest()

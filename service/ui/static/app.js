@@ -27,6 +27,18 @@ async function api(path, options = {}) {
   return body;
 }
 
+// The API wants the token in a header, which a plain link cannot send: fetch, then save.
+async function download(path, name) {
+  const r = await fetch(API + path, {headers: {Authorization: `Bearer ${sessionStorage.getItem(KEY)}`}});
+  if (!r.ok) { say(`download refused: ${r.status}`); return; }
+  const url = URL.createObjectURL(await r.blob());
+  const a = el("a", null, {href: url, download: name});
+  document.body.append(a);
+  a.click();
+  a.remove();
+  URL.revokeObjectURL(url);
+}
+
 function el(tag, text, attrs = {}) {
   const e = document.createElement(tag);
   if (text != null) e.textContent = text;
@@ -359,8 +371,10 @@ async function trialView(name, number) {
     box.append(dl);
     const links = $("trial-links");
     links.textContent = "";
-    for (const [label, href] of Object.entries(t.links || {})) {
-      links.append(el("a", label, {href}), " ");
+    for (const [label, path] of Object.entries(t.links || {})) {
+      const b = el("button", `Download ${label}`, {type: "button"});
+      b.addEventListener("click", () => download(path, `${name}-trial-${t.number}.pt`));
+      links.append(b, " ");
     }
     if (!links.childNodes.length) links.append(el("span", "No artifact or explain report for this trial yet.", {class: "hint"}));
     Plots.spectra($("plot-trial-spectrum"), t.reports);
