@@ -200,6 +200,10 @@ def fit_pretrained(kind: str, train: list[Net], epochs: int):
     spectrum, the curve predictor on every prefix of the curve, the hyperparameter predictor on
     one row per network (the network's own task), each row labelled with the final value."""
     done = [n for n in train if n.complete]
+    if kind.startswith("joint"):
+        from bench import joint
+
+        return joint.fit(train, epochs, use_spectrum="spec" in kind, use_hp="hp" in kind)
     if kind == "aelle":
         rows = [(z, n.final) for n in done for z in n.spectra
                 if z is not None and np.isfinite(z).all()]
@@ -328,6 +332,42 @@ RULES: dict[str, Rule] = {
                                 says="AeLLE pre-trained at epoch 0, MedianPruner warm-up 1 "
                                 "after"),
 }
+
+
+def _joint(kind: str, **options):
+    """The joint pruner over the pre-trained model ``kind`` (joint_spec_hp, joint_spec,
+    joint_hp, joint_curve: which features beside the loss curve it reads)."""
+    def build(ctx: Context, seed: int):
+        from aelle.pruners._joint import JointPruner
+        from bench.predictors import hp_features
+
+        return JointPruner(ctx.model(kind), hp_of=lambda p: hp_features(ctx.task, p,
+                                                                         ctx.settings),
+                           **options)
+    return build
+
+
+def _joint_rule(kind: str, says: str, **options) -> Rule:
+    return Rule(_joint(kind, **options), spectra="first" if "spec" in kind else "none",
+                pretrained=(kind,), says=says)
+
+
+RULES.update({
+    "joint": _joint_rule("joint_spec_hp", "joint predictor (epoch-0 spectrum, curve, "
+                         "hyperparameters), pre-trained, prunes when its 10 % conformal lower "
+                         "bound is worse than the best estimate so far; screens at epoch 0"),
+    "joint_noscreen": _joint_rule("joint_spec_hp", "the same, never at epoch 0", screen=False),
+    "joint_nospec": _joint_rule("joint_hp", "the same without the spectrum (curve and "
+                                "hyperparameters)"),
+    "joint_nohp": _joint_rule("joint_spec", "the same without the hyperparameters (spectrum "
+                              "and curve)"),
+    "joint_curve": _joint_rule("joint_curve", "the same on the loss curve alone"),
+    "joint_k3": _joint_rule("joint_spec_hp", "joint, the 3rd best estimate as the cut", k=3),
+    "joint_a05": _joint_rule("joint_spec_hp", "joint, 5 % lower bound", alpha=0.05),
+    "joint_a25": _joint_rule("joint_spec_hp", "joint, 25 % lower bound", alpha=0.25),
+    "joint_stack": _joint_rule("joint_spec_hp", "joint, stacked on the study's completed "
+                               "trials (affine map and residuals, from 8 on)", learn="stack"),
+})
 
 
 # ---- one study
