@@ -230,6 +230,7 @@ class Rule:
     spectra: str = "none"
     sampler: str = "random"
     planned: bool = False
+    screen: str = ""  # a planned rule that ranks by this pre-trained joint model at epoch 0
     pretrained: tuple[str, ...] = ()
     in_study: bool = False
     neural: bool = False  # fits a neural network in the study (the costly rules)
@@ -341,9 +342,15 @@ def _joint(kind: str, **options):
         from aelle.pruners._joint import JointPruner
         from bench.predictors import hp_features
 
-        return JointPruner(ctx.model(kind), hp_of=lambda p: hp_features(ctx.task, p,
-                                                                         ctx.settings),
-                           **options)
+        cache = ctx._models.setdefault("hp_of", {})
+
+        def hp_of(p: dict):
+            key = tuple(sorted(p.items()))
+            if key not in cache:
+                cache[key] = hp_features(ctx.task, p, ctx.settings)
+            return cache[key]
+
+        return JointPruner(ctx.model(kind), hp_of=hp_of, **options)
     return build
 
 
@@ -353,6 +360,27 @@ def _joint_rule(kind: str, says: str, **options) -> Rule:
 
 
 RULES.update({
+    "screen_top_k": Rule(None, planned=True, screen="joint_spec_hp", spectra="first",
+                         pretrained=("joint_spec_hp",),
+                         says="every configuration epoch 0 only (untrained validation and "
+                         "spectrum), the K best by the joint model's prediction to the end"),
+    "screen_top_k_hp": Rule(None, planned=True, screen="joint_hp", pretrained=("joint_hp",),
+                            says="the same without the spectrum (hyperparameters and the "
+                            "epoch-0 loss; no probe paid)"),
+    "screen_top_k_spec": Rule(None, planned=True, screen="joint_spec", spectra="first",
+                              pretrained=("joint_spec",),
+                              says="the same without the hyperparameters"),
+    "screen_cascade": Rule(None, planned=True, screen="cascade0.25", spectra="first",
+                           pretrained=("joint_hp", "joint_spec_hp"),
+                           says="screen_top_k_hp first; only the configurations in the best "
+                           "25 % of its predictions so far pay for the spectrum, and the K "
+                           "best of those by the joint model go to the end"),
+    "screen_cascade10": Rule(None, planned=True, screen="cascade0.1", spectra="first",
+                             pretrained=("joint_hp", "joint_spec_hp"),
+                             says="the same, the best 10 %"),
+    "joint_s10": _joint_rule("joint_spec_hp", "joint, and at epoch 0 only the best 10 % of "
+                             "the epoch-0 predictions so far pass", screen_top=0.1),
+    "joint_s10_hp": _joint_rule("joint_hp", "joint_s10 without the spectrum", screen_top=0.1),
     "joint": _joint_rule("joint_spec_hp", "joint predictor (epoch-0 spectrum, curve, "
                          "hyperparameters), pre-trained, prunes when its 10 % conformal lower "
                          "bound is worse than the best estimate so far; screens at epoch 0"),
@@ -405,6 +433,9 @@ def run_study(pool: list[Net], rule_name: str, seed: int, budget: float, ctx: Co
     """A study of ``rule_name`` over ``pool`` with ``budget`` epochs: the trials trained to the
     end as (compute when they ended, final value), and what it spent."""
     rule = RULES[rule_name]
+    if rule.planned and rule.screen:
+        return screen_top_k_study(pool, seed, budget, ctx, rule.screen,
+                                  pays_spectrum=rule.spectra != "none")
     if rule.planned:
         return top_k_study(pool, seed, budget, ctx.top_k, ctx.epochs)
     start = time.perf_counter()
@@ -487,6 +518,63 @@ def top_k_study(pool: list[Net], seed: int, budget: float, k: int, epochs: int) 
     events = []
     for net in first[:n_more]:
         c = sum(net.cost[2:])
+        if spent + c > budget:
+            break
+        spent += c
+        if net.complete:
+            events.append((spent, net.final))
+    return {"events": events, "spent": spent, "trials": len(first), "pruned":
+            len(first) - len(events), "exhausted": False, "nearest": [], "networks": ran,
+            "seconds": time.perf_counter() - start}
+
+
+def screen_top_k_study(pool: list[Net], seed: int, budget: float, ctx: Context, kind: str,
+                       pays_spectrum: bool) -> dict:
+    """The zero-cost screen as a schedule: networks in the study's random order get epoch 0
+    only (the untrained network's validation and, if the model reads it, its spectrum) while
+    the rest of the budget still pays for K of them to finish; then the best by the joint
+    model's step-0 prediction are trained to the end, K or as many more as the budget pays
+    for, best first."""
+    from bench.joint import hp_of
+
+    start = time.perf_counter()
+    cascade = kind.startswith("cascade")
+    if cascade:  # "cascade<q>": the spectrum only for the best q of the hyperparameter ranks
+        share, cheap, kind = float(kind[len("cascade"):]), ctx.model("joint_hp"), \
+            "joint_spec_hp"
+        seen: list[float] = []
+    model = ctx.model(kind)
+    rest = ctx.epochs
+    k = max(1, min(ctx.top_k, int(budget // (ctx.epochs + 1))))
+    spent, first, ran = 0.0, [], []
+    for i in order_of(len(pool), seed).tolist():
+        net = pool[i]
+        probe = pays_spectrum
+        if cascade and net.values:
+            hkey = ("joint_hp", net.task, net.index)
+            if hkey not in ctx._models:
+                ctx._models[hkey] = float(cheap.predict(cheap.features(
+                    None, net.values, 0, hp_of(net)))[0])
+            seen.append(ctx._models[hkey])
+            probe = np.mean(np.array(seen) < seen[-1]) < share
+        c = (net.cost[0] + (net.spectrum_cost[0] if probe else 0.0) if net.values
+             else net.failed_cost)
+        if spent + c + k * rest > budget:
+            break
+        spent += c
+        ran.append(net.index)
+        if net.values and (probe or not cascade):
+            key = (kind, net.task, net.index)
+            if key not in ctx._models:
+                row = model.features(net.spectra[0], net.values, 0,
+                                     hp_of(net) if model.use_hp else None)
+                ctx._models[key] = float(model.predict(row)[0])
+            first.append((ctx._models[key], net))
+    first.sort(key=lambda p: p[0])
+    n_more = min(len(first), max(k, int((budget - spent) // rest)))
+    events = []
+    for _, net in first[:n_more]:
+        c = sum(net.cost[1:])
         if spent + c > budget:
             break
         spent += c

@@ -119,7 +119,15 @@ class JointModel:
 
     def predict(self, rows) -> np.ndarray:
         rows = np.atleast_2d(np.asarray(rows, float))
-        return np.mean([m.predict(rows) for m in self.models], axis=0)
+        if rows.shape[0] != 1:
+            return np.mean([m.predict(rows) for m in self.models], axis=0)
+        key = rows.tobytes()  # a study asks about the same rows again and again
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            if len(cache) >= CACHE_ROWS:
+                cache.clear()
+            cache[key] = float(np.mean([m.predict(rows)[0] for m in self.models]))
+        return np.array([cache[key]])
 
     def margin(self, step: int, alpha: float | None = None) -> float:
         """The ``alpha`` quantile of the out-of-fold residuals at ``step`` (the nearest step
@@ -130,16 +138,18 @@ class JointModel:
         return float(np.quantile(self.residuals[s], self.alpha if alpha is None else alpha))
 
     # ---- shipping
-    def dumps(self) -> bytes:
-        return pickle.dumps({"format": FORMAT, "sklearn": _sklearn_version(),
-                             "model": self}, protocol=4)
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_cache", None)
+        return state
 
     @property
     def version(self) -> str:
-        return "joint-" + hashlib.sha256(self.dumps()).hexdigest()[:12]
+        return "joint-" + hashlib.sha256(pickle.dumps(self, protocol=4)).hexdigest()[:12]
 
 
 FORMAT = 1
+CACHE_ROWS = 200_000
 
 
 def _sklearn_version() -> str:
@@ -179,7 +189,8 @@ class JointPruner(BasePruner):
     ``screen``: whether it may prune at step 0 (on the untrained network alone)."""
 
     def __init__(self, model: JointModel, *, k: int = 1, alpha: float | None = None,
-                 screen: bool = True, learn: str = "none", stack_from: int = 8,
+                 screen: bool = True, screen_top: float = 1.0, learn: str = "none",
+                 stack_from: int = 8,
                  hp_of: Callable[[dict], np.ndarray] | None = None,
                  store: SpectrumStore | None = None):
         if not isinstance(model, JointModel) or not model.models:
@@ -191,6 +202,9 @@ class JointPruner(BasePruner):
         self.alpha = model.alpha if alpha is None else check_number("alpha", alpha, low=0.0,
                                                                     high=1.0)
         self.screen = bool(screen)
+        self.screen_top = check_number("screen_top", screen_top, low=0.0, high=1.0,
+                                       low_open=True)
+        self._first: dict[int, float] = {}            # trial number -> step-0 prediction
         self.learn = check_choice("learn", learn, ("none", "stack"))
         self.stack_from = check_int("stack_from", stack_from, low=2)
         self.hp_of, self.store = hp_of, store or TrialAttrStore()
@@ -244,9 +258,13 @@ class JointPruner(BasePruner):
             if res[near].size >= self.stack_from:
                 margin = float(np.quantile(res[near], self.alpha))
         self._latest[trial.number] = pred
-        minimize = study.direction == StudyDirection.MINIMIZE
-        if not minimize:
+        if study.direction != StudyDirection.MINIMIZE:
             return False  # the model predicts losses
+        if step == 0 and self.screen_top < 1.0:
+            self._first[trial.number] = pred
+            firsts = np.array(list(self._first.values()))
+            if np.mean(firsts < pred) >= self.screen_top:
+                return True
         estimates = []
         for t in study.get_trials(deepcopy=False):
             if t.number == trial.number:
