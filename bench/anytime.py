@@ -378,6 +378,10 @@ RULES.update({
     "screen_cascade10": Rule(None, planned=True, screen="cascade0.1", spectra="first",
                              pretrained=("joint_hp", "joint_spec_hp"),
                              says="the same, the best 10 %"),
+    "joint_rec": _joint_rule("joint_spec_hp", "joint, and at epoch 0 only a configuration "
+                             "whose prediction beats every earlier one passes (records)",
+                             screen_top=1e-9),
+    "joint_rec_hp": _joint_rule("joint_hp", "joint_rec without the spectrum", screen_top=1e-9),
     "joint_s10": _joint_rule("joint_spec_hp", "joint, and at epoch 0 only the best 10 % of "
                              "the epoch-0 predictions so far pass", screen_top=0.1),
     "joint_s10_hp": _joint_rule("joint_hp", "joint_s10 without the spectrum", screen_top=0.1),

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import lzma
 import math
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -162,8 +164,8 @@ def loads(blob: bytes, source: str = "the joint model") -> dict[str, JointModel]
     """The task -> :class:`JointModel` table a shipped file holds; ValueError naming ``source``
     when it is not one (truncated, another format, another scikit-learn)."""
     try:
-        data = pickle.load(io.BytesIO(blob))  # noqa: S301 - our own package data only
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        data = pickle.load(io.BytesIO(lzma.decompress(blob)))
+    except Exception as e:
         raise ValueError(f"{source} is corrupt or not a joint model: {e}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{source}: expected a joint model of format {FORMAT}, got "
@@ -179,8 +181,8 @@ def loads(blob: bytes, source: str = "the joint model") -> dict[str, JointModel]
 
 
 def dumps_table(models: dict[str, JointModel]) -> bytes:
-    return pickle.dumps({"format": FORMAT, "sklearn": _sklearn_version(), "models": models},
-                        protocol=4)
+    return lzma.compress(pickle.dumps({"format": FORMAT, "sklearn": _sklearn_version(),
+                                       "models": models}, protocol=4))
 
 
 class JointPruner(BasePruner):
@@ -241,7 +243,7 @@ class JointPruner(BasePruner):
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
-        if step is None or (step == 0 and not self.screen):
+        if step is None or step > self.model.epochs or (step == 0 and not self.screen):
             return False
         try:
             raw = self._predict(study, trial, step)
@@ -277,3 +279,34 @@ class JointPruner(BasePruner):
             return False
         kth = sorted(estimates)[self.k - 1]
         return pred + margin > kth
+
+
+SHIPPED = "joint_v1.pkl"  # in aelle/data: bench.joint_model writes it
+
+
+def shipped(path=None) -> dict[str, JointModel]:
+    """The pre-trained task -> :class:`JointModel` table shipped in the wheel (or at
+    ``path``); FileNotFoundError or ValueError saying what is wrong."""
+    from importlib import resources
+
+    source = resources.files("aelle") / "data" / SHIPPED if path is None else Path(path)
+    try:
+        blob = source.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"the joint pruner's model {source} is missing: reinstall "
+                                "aelle, or refit it with python -m bench.joint_model") from None
+    return loads(blob, str(source))
+
+
+def joint_pruner(task: str | None = None, *, k: int = 1, alpha: float | None = None,
+                 screen: bool = True, screen_top: float = 1.0, learn: str = "none",
+                 stack_from: int = 8, model_path: str | None = None) -> BasePruner:
+    """``make("joint", task=...)``: the :class:`JointPruner` over the shipped model of ``task``
+    (a zoo task: smnist, signal, charrnn); for a task the model has never seen, Optuna's
+    SuccessiveHalvingPruner (min_resource 1), the strongest pruner of the equal-compute
+    benchmark (bench/results/anytime_smnist.md)."""
+    table = shipped(model_path)
+    if task not in table:
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+    return JointPruner(table[task], k=k, alpha=alpha, screen=screen, screen_top=screen_top,
+                       learn=learn, stack_from=stack_from)
