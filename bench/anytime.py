@@ -31,7 +31,13 @@ growing with what the budget leaves), the max-LE threshold, AeLLE fitted in the 
 pre-trained, the :mod:`bench.predictors` fed the loss curve or the hyperparameters (in the
 study or pre-trained), and TPE with Median pruning: TPE's suggestion is replaced by the unused
 pool network nearest to it (see :func:`distance`) and the study continues with that network's
-own parameters. Pre-trained models are fitted on the population's "tune" part, which no study
+own parameters. The joint rules (``joint*``, :mod:`bench.joint`): the
+:class:`aelle.pruners.JointPruner` over a joint model pre-trained on the tune part, with and
+without the epoch-0 spectrum, the hyperparameters and the epoch-0 screen; the screens
+(``screen_*``) are schedules like the top-K: every configuration gets epoch 0 only (its
+untrained validation, and its spectrum where the model reads it, paid), then the K best by the
+joint model's epoch-0 prediction are trained to the end. Pre-trained models are fitted on the
+population's "tune" part, which no study
 draws from; in-study models refit every ``--retrain-every`` completed trials in the calling
 thread (``background=False``: deterministic, independent of the thread count).
 
@@ -382,6 +388,10 @@ RULES.update({
                              "whose prediction beats every earlier one passes (records)",
                              screen_top=1e-9),
     "joint_rec_hp": _joint_rule("joint_hp", "joint_rec without the spectrum", screen_top=1e-9),
+    "joint_rec_nohp": _joint_rule("joint_spec", "joint_rec without the hyperparameters (the "
+                                  "shipped model's features)", screen_top=1e-9),
+    "joint_s10_nohp": _joint_rule("joint_spec", "joint_s10 without the hyperparameters",
+                                  screen_top=0.1),
     "joint_s10": _joint_rule("joint_spec_hp", "joint, and at epoch 0 only the best 10 % of "
                              "the epoch-0 predictions so far pass", screen_top=0.1),
     "joint_s10_hp": _joint_rule("joint_hp", "joint_s10 without the spectrum", screen_top=0.1),

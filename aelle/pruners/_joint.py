@@ -13,7 +13,9 @@ hyperparameters), that prunes only when it is confident.
   ``alpha`` quantile of the residuals at that step).
 - :class:`JointPruner`: prunes a trial at a step when the lower bound of its predicted final is
   worse than the ``k``-th best estimate of the study (completed trials' finals and the latest
-  point prediction of every other trial it has seen). ``learn``: "none" keeps the carried model
+  point prediction of every other trial it has seen); at step 0 (``screen``) before any
+  training epoch, where ``screen_top`` < 1 also prunes a trial whose step-0 prediction is not in
+  that best share of the step-0 predictions so far. ``learn``: "none" keeps the carried model
   as it is; "stack" refits, on the study's completed trials, an affine map from the carried
   prediction to the final and the residual quantiles (from ``stack_from`` completed trials on).
 """
