@@ -867,6 +867,16 @@ def markdown(pop: Population, pool, train, args, result: dict, command: str,
     return "\n".join(lines) + "\n"
 
 
+def _evaluate_one(job) -> dict:
+    pool, rule, args, ctx, neural = job
+    import torch
+
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return evaluate(pool, [rule], range(args.seeds), tuple(args.budgets), ctx,
+                    neural_seeds=neural)
+
+
 def parse_budgets(text: str) -> tuple[float, ...]:
     values = tuple(float(x) if "." in x else int(x) for x in text.split(",") if x.strip())
     if not values or any(v <= 0 for v in values) or list(values) != sorted(values):
@@ -897,7 +907,11 @@ def main(argv=None) -> int:
     ap.add_argument("--top-k", type=int, default=3)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--tag")
+    ap.add_argument("--jobs", type=int, default=1, help="rules evaluated in this many "
+                    "processes at once (each on one torch thread)")
     args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error(f"--jobs must be at least 1, got {args.jobs}")
     rules = parse_rules(args.rules)
     if args.in_study_seeds is None:
         args.in_study_seeds = args.seeds
@@ -912,8 +926,17 @@ def main(argv=None) -> int:
     if not pool:
         raise SystemExit(f"{pop.path}: no network in the report part")
     ctx = Context(args.task, pop.epochs, pop.settings, train, args.retrain_every, args.top_k)
-    result = evaluate(pool, rules, range(args.seeds), tuple(args.budgets), ctx,
-                      neural_seeds=range(min(args.in_study_seeds, args.seeds)))
+    neural = range(min(args.in_study_seeds, args.seeds))
+    if args.jobs > 1:  # a rule per process, each on one thread: the figures do not change
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs) as ex:
+            parts = list(ex.map(_evaluate_one, [(pool, r, args, ctx, neural) for r in rules]))
+        result = {**parts[0], "rules": {r: p["rules"][r] for r, p in zip(rules, parts,
+                                                                          strict=True)}}
+    else:
+        result = evaluate(pool, rules, range(args.seeds), tuple(args.budgets), ctx,
+                          neural_seeds=neural)
     seconds = time.perf_counter() - start
     command = command_line(args.task, args)
     args.out.mkdir(parents=True, exist_ok=True)
