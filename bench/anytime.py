@@ -31,7 +31,13 @@ growing with what the budget leaves), the max-LE threshold, AeLLE fitted in the 
 pre-trained, the :mod:`bench.predictors` fed the loss curve or the hyperparameters (in the
 study or pre-trained), and TPE with Median pruning: TPE's suggestion is replaced by the unused
 pool network nearest to it (see :func:`distance`) and the study continues with that network's
-own parameters. Pre-trained models are fitted on the population's "tune" part, which no study
+own parameters. The joint rules (``joint*``, :mod:`bench.joint`): the
+:class:`aelle.pruners.JointPruner` over a joint model pre-trained on the tune part, with and
+without the epoch-0 spectrum, the hyperparameters and the epoch-0 screen; the screens
+(``screen_*``) are schedules like the top-K: every configuration gets epoch 0 only (its
+untrained validation, and its spectrum where the model reads it, paid), then the K best by the
+joint model's epoch-0 prediction are trained to the end. Pre-trained models are fitted on the
+population's "tune" part, which no study
 draws from; in-study models refit every ``--retrain-every`` completed trials in the calling
 thread (``background=False``: deterministic, independent of the thread count).
 
@@ -200,6 +206,10 @@ def fit_pretrained(kind: str, train: list[Net], epochs: int):
     spectrum, the curve predictor on every prefix of the curve, the hyperparameter predictor on
     one row per network (the network's own task), each row labelled with the final value."""
     done = [n for n in train if n.complete]
+    if kind.startswith("joint"):
+        from bench import joint
+
+        return joint.fit(train, epochs, use_spectrum="spec" in kind, use_hp="hp" in kind)
     if kind == "aelle":
         rows = [(z, n.final) for n in done for z in n.spectra
                 if z is not None and np.isfinite(z).all()]
@@ -226,6 +236,7 @@ class Rule:
     spectra: str = "none"
     sampler: str = "random"
     planned: bool = False
+    screen: str = ""  # a planned rule that ranks by this pre-trained joint model at epoch 0
     pretrained: tuple[str, ...] = ()
     in_study: bool = False
     neural: bool = False  # fits a neural network in the study (the costly rules)
@@ -330,6 +341,77 @@ RULES: dict[str, Rule] = {
 }
 
 
+def _joint(kind: str, **options):
+    """The joint pruner over the pre-trained model ``kind`` (joint_spec_hp, joint_spec,
+    joint_hp, joint_curve: which features beside the loss curve it reads)."""
+    def build(ctx: Context, seed: int):
+        from aelle.pruners._joint import JointPruner
+        from bench.predictors import hp_features
+
+        cache = ctx._models.setdefault("hp_of", {})
+
+        def hp_of(p: dict):
+            key = tuple(sorted(p.items()))
+            if key not in cache:
+                cache[key] = hp_features(ctx.task, p, ctx.settings)
+            return cache[key]
+
+        return JointPruner(ctx.model(kind), hp_of=hp_of, **options)
+    return build
+
+
+def _joint_rule(kind: str, says: str, **options) -> Rule:
+    return Rule(_joint(kind, **options), spectra="first" if "spec" in kind else "none",
+                pretrained=(kind,), says=says)
+
+
+RULES.update({
+    "screen_top_k": Rule(None, planned=True, screen="joint_spec_hp", spectra="first",
+                         pretrained=("joint_spec_hp",),
+                         says="every configuration epoch 0 only (untrained validation and "
+                         "spectrum), the K best by the joint model's prediction to the end"),
+    "screen_top_k_hp": Rule(None, planned=True, screen="joint_hp", pretrained=("joint_hp",),
+                            says="the same without the spectrum (hyperparameters and the "
+                            "epoch-0 loss; no probe paid)"),
+    "screen_top_k_spec": Rule(None, planned=True, screen="joint_spec", spectra="first",
+                              pretrained=("joint_spec",),
+                              says="the same without the hyperparameters"),
+    "screen_cascade": Rule(None, planned=True, screen="cascade0.25", spectra="first",
+                           pretrained=("joint_hp", "joint_spec_hp"),
+                           says="screen_top_k_hp first; only the configurations in the best "
+                           "25 % of its predictions so far pay for the spectrum, and the K "
+                           "best of those by the joint model go to the end"),
+    "screen_cascade10": Rule(None, planned=True, screen="cascade0.1", spectra="first",
+                             pretrained=("joint_hp", "joint_spec_hp"),
+                             says="the same, the best 10 %"),
+    "joint_rec": _joint_rule("joint_spec_hp", "joint, and at epoch 0 only a configuration "
+                             "whose prediction beats every earlier one passes (records)",
+                             screen_top=1e-9),
+    "joint_rec_hp": _joint_rule("joint_hp", "joint_rec without the spectrum", screen_top=1e-9),
+    "joint_rec_nohp": _joint_rule("joint_spec", "joint_rec without the hyperparameters (the "
+                                  "shipped model's features)", screen_top=1e-9),
+    "joint_s10_nohp": _joint_rule("joint_spec", "joint_s10 without the hyperparameters",
+                                  screen_top=0.1),
+    "joint_s10": _joint_rule("joint_spec_hp", "joint, and at epoch 0 only the best 10 % of "
+                             "the epoch-0 predictions so far pass", screen_top=0.1),
+    "joint_s10_hp": _joint_rule("joint_hp", "joint_s10 without the spectrum", screen_top=0.1),
+    "joint": _joint_rule("joint_spec_hp", "joint predictor (epoch-0 spectrum, curve, "
+                         "hyperparameters), pre-trained, prunes when its 10 % conformal lower "
+                         "bound is worse than the best estimate so far; screens at epoch 0"),
+    "joint_noscreen": _joint_rule("joint_spec_hp", "the same, never at epoch 0", screen=False),
+    "joint_nospec": _joint_rule("joint_hp", "the same without the spectrum (curve and "
+                                "hyperparameters)"),
+    "joint_nohp": _joint_rule("joint_spec", "the same without the hyperparameters (spectrum "
+                              "and curve)"),
+    "joint_curve": _joint_rule("joint_curve", "the same on the loss curve alone"),
+    "joint_k3": _joint_rule("joint_spec_hp", "joint, the 3rd best estimate as the cut", k=3),
+    "joint_a05": _joint_rule("joint_spec_hp", "joint, 5 % lower bound", alpha=0.05),
+    "joint_a25": _joint_rule("joint_spec_hp", "joint, 25 % lower bound", alpha=0.25),
+    "joint_stack": _joint_rule("joint_spec_hp", "joint, stacked on the study's completed "
+                               "trials (affine map and residuals, from 8 on)", learn="stack"),
+})
+
+
 # ---- one study
 def unit(value: float, dist) -> float:
     """Where ``value`` lies in the range of ``dist``, in [0, 1] (log scale where the
@@ -365,6 +447,9 @@ def run_study(pool: list[Net], rule_name: str, seed: int, budget: float, ctx: Co
     """A study of ``rule_name`` over ``pool`` with ``budget`` epochs: the trials trained to the
     end as (compute when they ended, final value), and what it spent."""
     rule = RULES[rule_name]
+    if rule.planned and rule.screen:
+        return screen_top_k_study(pool, seed, budget, ctx, rule.screen,
+                                  pays_spectrum=rule.spectra != "none")
     if rule.planned:
         return top_k_study(pool, seed, budget, ctx.top_k, ctx.epochs)
     start = time.perf_counter()
@@ -447,6 +532,63 @@ def top_k_study(pool: list[Net], seed: int, budget: float, k: int, epochs: int) 
     events = []
     for net in first[:n_more]:
         c = sum(net.cost[2:])
+        if spent + c > budget:
+            break
+        spent += c
+        if net.complete:
+            events.append((spent, net.final))
+    return {"events": events, "spent": spent, "trials": len(first), "pruned":
+            len(first) - len(events), "exhausted": False, "nearest": [], "networks": ran,
+            "seconds": time.perf_counter() - start}
+
+
+def screen_top_k_study(pool: list[Net], seed: int, budget: float, ctx: Context, kind: str,
+                       pays_spectrum: bool) -> dict:
+    """The zero-cost screen as a schedule: networks in the study's random order get epoch 0
+    only (the untrained network's validation and, if the model reads it, its spectrum) while
+    the rest of the budget still pays for K of them to finish; then the best by the joint
+    model's step-0 prediction are trained to the end, K or as many more as the budget pays
+    for, best first."""
+    from bench.joint import hp_of
+
+    start = time.perf_counter()
+    cascade = kind.startswith("cascade")
+    if cascade:  # "cascade<q>": the spectrum only for the best q of the hyperparameter ranks
+        share, cheap, kind = float(kind[len("cascade"):]), ctx.model("joint_hp"), \
+            "joint_spec_hp"
+        seen: list[float] = []
+    model = ctx.model(kind)
+    rest = ctx.epochs
+    k = max(1, min(ctx.top_k, int(budget // (ctx.epochs + 1))))
+    spent, first, ran = 0.0, [], []
+    for i in order_of(len(pool), seed).tolist():
+        net = pool[i]
+        probe = pays_spectrum
+        if cascade and net.values:
+            hkey = ("joint_hp", net.task, net.index)
+            if hkey not in ctx._models:
+                ctx._models[hkey] = float(cheap.predict(cheap.features(
+                    None, net.values, 0, hp_of(net)))[0])
+            seen.append(ctx._models[hkey])
+            probe = np.mean(np.array(seen) < seen[-1]) < share
+        c = (net.cost[0] + (net.spectrum_cost[0] if probe else 0.0) if net.values
+             else net.failed_cost)
+        if spent + c + k * rest > budget:
+            break
+        spent += c
+        ran.append(net.index)
+        if net.values and (probe or not cascade):
+            key = (kind, net.task, net.index)
+            if key not in ctx._models:
+                row = model.features(net.spectra[0], net.values, 0,
+                                     hp_of(net) if model.use_hp else None)
+                ctx._models[key] = float(model.predict(row)[0])
+            first.append((ctx._models[key], net))
+    first.sort(key=lambda p: p[0])
+    n_more = min(len(first), max(k, int((budget - spent) // rest)))
+    events = []
+    for _, net in first[:n_more]:
+        c = sum(net.cost[1:])
         if spent + c > budget:
             break
         spent += c
@@ -725,6 +867,16 @@ def markdown(pop: Population, pool, train, args, result: dict, command: str,
     return "\n".join(lines) + "\n"
 
 
+def _evaluate_one(job) -> dict:
+    pool, rule, args, ctx, neural = job
+    import torch
+
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return evaluate(pool, [rule], range(args.seeds), tuple(args.budgets), ctx,
+                    neural_seeds=neural)
+
+
 def parse_budgets(text: str) -> tuple[float, ...]:
     values = tuple(float(x) if "." in x else int(x) for x in text.split(",") if x.strip())
     if not values or any(v <= 0 for v in values) or list(values) != sorted(values):
@@ -755,7 +907,11 @@ def main(argv=None) -> int:
     ap.add_argument("--top-k", type=int, default=3)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--tag")
+    ap.add_argument("--jobs", type=int, default=1, help="rules evaluated in this many "
+                    "processes at once (each on one torch thread)")
     args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error(f"--jobs must be at least 1, got {args.jobs}")
     rules = parse_rules(args.rules)
     if args.in_study_seeds is None:
         args.in_study_seeds = args.seeds
@@ -770,8 +926,17 @@ def main(argv=None) -> int:
     if not pool:
         raise SystemExit(f"{pop.path}: no network in the report part")
     ctx = Context(args.task, pop.epochs, pop.settings, train, args.retrain_every, args.top_k)
-    result = evaluate(pool, rules, range(args.seeds), tuple(args.budgets), ctx,
-                      neural_seeds=range(min(args.in_study_seeds, args.seeds)))
+    neural = range(min(args.in_study_seeds, args.seeds))
+    if args.jobs > 1:  # a rule per process, each on one thread: the figures do not change
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs) as ex:
+            parts = list(ex.map(_evaluate_one, [(pool, r, args, ctx, neural) for r in rules]))
+        result = {**parts[0], "rules": {r: p["rules"][r] for r, p in zip(rules, parts,
+                                                                          strict=True)}}
+    else:
+        result = evaluate(pool, rules, range(args.seeds), tuple(args.budgets), ctx,
+                          neural_seeds=neural)
     seconds = time.perf_counter() - start
     command = command_line(args.task, args)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from aelle.pruners._base import DecidingPruner, SpectrumPruner, TrainingData, tr
 from aelle.pruners._compat import quiet_experimental
 from aelle.pruners._decision import Decision, Kind
 from aelle.pruners._hooks import ATTR, PrunerHooks, set_trial_attr, trial_marks
+from aelle.pruners._joint import JointModel, JointPruner, joint_pruner
 from aelle.pruners._store import SpectrumStore, TrialAttrStore, report_spectrum
 from aelle.pruners._study_median import StudyMedianPruner
 from aelle.pruners._threshold import LEThresholdPruner
@@ -35,6 +36,8 @@ __all__ = [
     "ByStep",
     "DecidingPruner",
     "Decision",
+    "JointModel",
+    "JointPruner",
     "Kind",
     "LEThresholdPruner",
     "PlainPruner",
@@ -76,6 +79,7 @@ _FACTORIES: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
     "aelle": AeLLEPruner,
     "max_le": partial(LEThresholdPruner, "max_le"),
     "mean_le": partial(LEThresholdPruner, "mean_le"),
+    "joint": joint_pruner,
 }
 NAMES = tuple(_FACTORIES)
 SPECTRUM = ("aelle", "max_le", "mean_le")  # the pruners that read the spectrum

@@ -1,0 +1,314 @@
+"""The joint pruner: a calibrated prediction of a trial's final value from everything it has shown
+so far (its epoch-0 spectrum, its loss curve, the epoch and, where comparable, its
+hyperparameters), that prunes only when it is confident.
+
+- :func:`joint_features`: one fixed-width row per (trial, step): the spectrum interpolated to
+  ``dim`` exponents (as AeLLE does) with a column saying whether it was finite, the log loss
+  curve up to the step with its last value carried to the end, the best log loss so far, the
+  step as a fraction of the epochs, and the hyperparameter vector.
+- :class:`JointModel`: gradient-boosted trees on those rows (every step of every training
+  network is a row, labelled with its log final, a network that never finished labelled with
+  the cap), cross-fitted over ``folds`` disjoint groups of networks: the mean of the fold models
+  predicts, and the out-of-fold residuals of each step give a split-conformal lower bound (the
+  ``alpha`` quantile of the residuals at that step).
+- :class:`JointPruner`: prunes a trial at a step when the lower bound of its predicted final is
+  worse than the ``k``-th best estimate of the study (completed trials' finals and the latest
+  point prediction of every other trial it has seen); at step 0 (``screen``) before any
+  training epoch, where ``screen_top`` < 1 also prunes a trial whose step-0 prediction is not in
+  that best share of the step-0 predictions so far. ``learn``: "none" keeps the carried model
+  as it is; "stack" refits, on the study's completed trials, an affine map from the carried
+  prediction to the final and the residual quantiles (from ``stack_from`` completed trials on).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import lzma
+import math
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.pruners import BasePruner
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from aelle.model import interpolate
+from aelle.pruners._store import SpectrumStore, TrialAttrStore
+from aelle.validate import check_choice, check_int, check_number
+
+LOG_FLOOR, LOG_CAP = -12.0, 30.0  # log-loss columns are clipped into this range
+SPECTRUM_CLIP = 50.0              # exponents beyond +-this are clipped (saturated tails)
+
+
+def log_loss(value) -> float:
+    """log of a loss value, clipped; a non-finite or non-positive one counts as the cap."""
+    v = float(value)
+    if not math.isfinite(v) or v <= 0.0:
+        return LOG_CAP if not (math.isfinite(v) and v <= 0.0) else LOG_FLOOR
+    return min(max(math.log(v), LOG_FLOOR), LOG_CAP)
+
+
+def joint_features(spectrum, values, step: int, epochs: int, hp=None, *, dim: int = 16,
+                   use_spectrum: bool = True) -> np.ndarray:
+    """See the module docstring. ``values``: the trial's values at steps 0..step."""
+    cols: list[float] = []
+    if use_spectrum:
+        z = None if spectrum is None else np.asarray(spectrum, dtype=np.float64)
+        ok = z is not None and z.size > 0 and bool(np.isfinite(z).all())
+        cols += interpolate([np.clip(z, -SPECTRUM_CLIP, SPECTRUM_CLIP)], dim)[0].tolist() if ok \
+            else [SPECTRUM_CLIP] * dim
+        cols.append(float(ok))
+    logs = [log_loss(v) for v in list(values)[: step + 1]]
+    cols += logs + [logs[-1]] * (epochs - step)
+    cols += [min(logs), step / epochs]
+    if hp is not None:
+        cols += [float(x) for x in hp]
+    return np.asarray(cols, dtype=np.float64)
+
+
+@dataclass
+class JointModel:
+    """See the module docstring; fit with :meth:`fit`, then :meth:`predict` and :meth:`lower`."""
+
+    epochs: int
+    use_spectrum: bool = True
+    use_hp: bool = False
+    dim: int = 16
+    folds: int = 5
+    alpha: float = 0.1
+    seed: int = 0
+    max_iter: int = 200
+    tasks: tuple[str, ...] = ()
+    models: list = field(default_factory=list)
+    residuals: dict = field(default_factory=dict)  # step -> sorted out-of-fold residuals
+    cap: float = LOG_CAP
+
+    def features(self, spectrum, values, step, hp=None) -> np.ndarray:
+        return joint_features(spectrum, values, step, self.epochs, hp if self.use_hp else None,
+                              dim=self.dim, use_spectrum=self.use_spectrum)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, steps: np.ndarray
+            ) -> JointModel:
+        """Rows ``x`` (:meth:`features`), log-final targets ``y``, the network each row belongs
+        to (``groups``) and its step."""
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        groups, steps = np.asarray(groups), np.asarray(steps, int)
+        check_int("folds", self.folds, low=2)
+        names = np.unique(groups)
+        if names.size < self.folds:
+            raise ValueError(f"need at least {self.folds} networks to cross-fit, got "
+                             f"{names.size}")
+        fold_of = dict(zip(names, np.random.default_rng(self.seed).permutation(names.size)
+                           % self.folds, strict=True))
+        fold = np.array([fold_of[g] for g in groups])
+        oof = np.empty_like(y)
+        self.models = []
+        for f in range(self.folds):
+            m = HistGradientBoostingRegressor(loss="absolute_error", max_iter=self.max_iter,
+                                              learning_rate=0.1, max_leaf_nodes=15,
+                                              min_samples_leaf=10, random_state=self.seed + f)
+            m.fit(x[fold != f], y[fold != f])
+            oof[fold == f] = m.predict(x[fold == f])
+            self.models.append(m)
+        res = y - oof
+        self.residuals = {int(s): np.sort(res[steps == s]) for s in np.unique(steps)}
+        return self
+
+    def predict(self, rows) -> np.ndarray:
+        rows = np.atleast_2d(np.asarray(rows, float))
+        if rows.shape[0] != 1:
+            return np.mean([m.predict(rows) for m in self.models], axis=0)
+        key = rows.tobytes()  # a study asks about the same rows again and again
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            if len(cache) >= CACHE_ROWS:
+                cache.clear()
+            cache[key] = float(np.mean([m.predict(rows)[0] for m in self.models]))
+        return np.array([cache[key]])
+
+    def margin(self, step: int, alpha: float | None = None) -> float:
+        """The ``alpha`` quantile of the out-of-fold residuals at ``step`` (the nearest step
+        recorded): the lower bound is the prediction plus this (it is <= 0 when calibrated)."""
+        if not self.residuals:
+            raise RuntimeError("this JointModel has not been fitted")
+        s = min(self.residuals, key=lambda k: abs(k - step))
+        return float(np.quantile(self.residuals[s], self.alpha if alpha is None else alpha))
+
+    # ---- shipping
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_cache", None)
+        return state
+
+    @property
+    def version(self) -> str:
+        return "joint-" + hashlib.sha256(pickle.dumps(self, protocol=4)).hexdigest()[:12]
+
+
+FORMAT = 1
+CACHE_ROWS = 200_000
+
+
+def _sklearn_version() -> str:
+    import sklearn
+
+    return sklearn.__version__
+
+
+def loads(blob: bytes, source: str = "the joint model") -> dict[str, JointModel]:
+    """The task -> :class:`JointModel` table a shipped file holds; ValueError naming ``source``
+    when it is not one (truncated, another format, another scikit-learn)."""
+    try:
+        data = pickle.load(io.BytesIO(lzma.decompress(blob)))
+    except Exception as e:
+        raise ValueError(f"{source} is corrupt or not a joint model: {e}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{source}: expected a joint model of format {FORMAT}, got "
+                         f"{data.get('format') if isinstance(data, dict) else type(data)}")
+    if data.get("sklearn") != _sklearn_version():
+        raise ValueError(f"{source} was saved with scikit-learn {data.get('sklearn')}, this is "
+                         f"{_sklearn_version()}: refit it (python -m bench.joint_model)")
+    models = data.get("models")
+    if not isinstance(models, dict) or not all(isinstance(m, JointModel)
+                                               for m in models.values()):
+        raise ValueError(f"{source} holds no table of joint models")
+    return models
+
+
+def dumps_table(models: dict[str, JointModel]) -> bytes:
+    return lzma.compress(pickle.dumps({"format": FORMAT, "sklearn": _sklearn_version(),
+                                       "models": models}, protocol=4))
+
+
+class JointPruner(BasePruner):
+    """See the module docstring. ``hp_of``: params -> the hyperparameter vector the model was
+    fitted with (needed when it uses them); ``store``: where the epoch-0 spectrum is read;
+    ``screen``: whether it may prune at step 0 (on the untrained network alone)."""
+
+    def __init__(self, model: JointModel, *, k: int = 1, alpha: float | None = None,
+                 screen: bool = True, screen_top: float = 1.0, learn: str = "none",
+                 stack_from: int = 8,
+                 hp_of: Callable[[dict], np.ndarray] | None = None,
+                 store: SpectrumStore | None = None):
+        if not isinstance(model, JointModel) or not model.models:
+            raise ValueError("model must be a fitted JointModel")
+        if model.use_hp and hp_of is None:
+            raise ValueError("this model reads the hyperparameters: give hp_of")
+        self.model = model
+        self.k = check_int("k", k, low=1)
+        self.alpha = model.alpha if alpha is None else check_number("alpha", alpha, low=0.0,
+                                                                    high=1.0)
+        self.screen = bool(screen)
+        self.screen_top = check_number("screen_top", screen_top, low=0.0, high=1.0,
+                                       low_open=True)
+        self._first: dict[int, float] = {}            # trial number -> step-0 prediction
+        self.learn = check_choice("learn", learn, ("none", "stack"))
+        self.stack_from = check_int("stack_from", stack_from, low=2)
+        self.hp_of, self.store = hp_of, store or TrialAttrStore()
+        self._latest: dict[int, float] = {}           # trial number -> latest prediction
+        self._history: dict[int, dict[int, float]] = {}  # trial -> step -> prediction
+        self._stack: tuple[float, float, dict] | None = None
+        self._stacked_on = 0
+
+    def _predict(self, study, trial: FrozenTrial, step: int) -> float:
+        iv = trial.intermediate_values
+        if any(s not in iv for s in range(step + 1)):
+            raise KeyError(step)
+        z0 = self.store.spectrum(study, trial, 0) if self.model.use_spectrum else None
+        hp = self.hp_of(trial.params) if self.model.use_hp else None
+        row = self.model.features(z0, [iv[s] for s in range(step + 1)], step, hp)
+        return float(self.model.predict(row)[0])
+
+    def _restack(self, study) -> None:
+        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.number in self._history and t.value is not None]
+        if len(done) < self.stack_from or len(done) == self._stacked_on:
+            return
+        self._stacked_on = len(done)
+        p, y, s = [], [], []
+        for t in done:
+            for step, pred in self._history[t.number].items():
+                p.append(pred), y.append(log_loss(t.value)), s.append(step)
+        p, y, s = np.array(p), np.array(y), np.array(s)
+        a, b = np.polyfit(p, y, 1) if np.ptp(p) > 1e-9 else (1.0, float(np.mean(y - p)))
+        a = float(np.clip(a, 0.25, 4.0))
+        b = float(np.mean(y - a * p))
+        res = y - (a * p + b)
+        self._stack = (a, b, {int(k): np.sort(res[s == k]) for k in np.unique(s)})
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None or step > self.model.epochs or (step == 0 and not self.screen):
+            return False
+        try:
+            raw = self._predict(study, trial, step)
+        except KeyError:
+            return False
+        self._history.setdefault(trial.number, {})[step] = raw
+        if self.learn == "stack":
+            self._restack(study)
+        pred, margin = raw, self.model.margin(step, self.alpha)
+        if self._stack is not None:
+            a, b, res = self._stack
+            pred = a * raw + b
+            near = min(res, key=lambda k: abs(k - step))
+            if res[near].size >= self.stack_from:
+                margin = float(np.quantile(res[near], self.alpha))
+        self._latest[trial.number] = pred
+        if study.direction != StudyDirection.MINIMIZE:
+            return False  # the model predicts losses
+        if step == 0 and self.screen_top < 1.0:
+            self._first[trial.number] = pred
+            firsts = np.array(list(self._first.values()))
+            if np.mean(firsts < pred) >= self.screen_top:
+                return True
+        estimates = []
+        for t in study.get_trials(deepcopy=False):
+            if t.number == trial.number:
+                continue
+            if t.state == TrialState.COMPLETE and t.value is not None:
+                estimates.append(log_loss(t.value))
+            elif t.number in self._latest:
+                estimates.append(self._latest[t.number])
+        if len(estimates) < self.k:
+            return False
+        kth = sorted(estimates)[self.k - 1]
+        return pred + margin > kth
+
+
+SHIPPED = "joint_v1.pkl"  # in aelle/data: bench.joint_model writes it
+
+
+def shipped(path=None) -> dict[str, JointModel]:
+    """The pre-trained task -> :class:`JointModel` table shipped in the wheel (or at
+    ``path``); FileNotFoundError or ValueError saying what is wrong."""
+    from importlib import resources
+
+    source = resources.files("aelle") / "data" / SHIPPED if path is None else Path(path)
+    try:
+        blob = source.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"the joint pruner's model {source} is missing: reinstall "
+                                "aelle, or refit it with python -m bench.joint_model") from None
+    return loads(blob, str(source))
+
+
+def joint_pruner(task: str | None = None, *, k: int = 1, alpha: float | None = None,
+                 screen: bool = True, screen_top: float = 1.0, learn: str = "none",
+                 stack_from: int = 8, model_path: str | None = None) -> BasePruner:
+    """``make("joint", task=...)``: the :class:`JointPruner` over the shipped model of ``task``
+    (a zoo task: smnist, signal, charrnn); for a task the model has never seen, Optuna's
+    SuccessiveHalvingPruner (min_resource 1), the strongest pruner of the equal-compute
+    benchmark (bench/results/anytime_smnist.md)."""
+    table = shipped(model_path)
+    if task not in table:
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+    return JointPruner(table[task], k=k, alpha=alpha, screen=screen, screen_top=screen_top,
+                       learn=learn, stack_from=stack_from)

@@ -1,0 +1,124 @@
+"""The joint pruner: a calibrated prediction of the final loss from the epoch-0 spectrum and the
+curve so far, deciding through Optuna's public API."""
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+
+from aelle.pruners import JointModel, JointPruner, make, report_spectrum
+from aelle.pruners._joint import dumps_table, shipped
+
+EPOCHS = 4
+
+
+def spectrum(q: float) -> list[float]:
+    # the leading exponent says how far from the edge of chaos the untrained network is
+    return [q, q - 0.5, q - 1.0, -2.0]
+
+
+def curve(q: float, rng) -> list[float]:
+    final = math.exp(2.0 * q) * (1 + 0.05 * rng.standard_normal())
+    return [final * (1 + 2.0 / (1 + e)) for e in range(EPOCHS + 1)]
+
+
+@pytest.fixture(scope="module")
+def model() -> JointModel:
+    rng = np.random.default_rng(0)
+    m = JointModel(EPOCHS, folds=3, max_iter=60, alpha=0.1)
+    x, y, g, s = [], [], [], []
+    for i, q in enumerate(rng.uniform(-1.0, 1.0, 90)):
+        values = curve(q, rng)
+        for e in range(EPOCHS + 1):
+            x.append(m.features(spectrum(q), values, e))
+            y.append(math.log(values[-1]))
+            g.append(i)
+            s.append(e)
+    return m.fit(np.stack(x), np.array(y), np.array(g), np.array(s))
+
+
+def run(study: optuna.Study, q: float, rng) -> tuple[bool, int]:
+    """One trial with init quality ``q``: (pruned, the step it stopped at)."""
+    trial = study.ask()
+    values = curve(q, rng)
+    for e, v in enumerate(values):
+        trial.report(v, e)
+        if e == 0:
+            report_spectrum(trial, spectrum(q), 0)
+        if e < EPOCHS and trial.should_prune():
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            return True, e
+    study.tell(trial, values[-1])
+    return False, EPOCHS
+
+
+def test_the_lower_bound_is_calibrated_on_held_out_networks(model):
+    assert all(model.margin(e) < 0 for e in range(EPOCHS + 1))
+    rng = np.random.default_rng(1)
+    qs = rng.uniform(-1.0, 1.0, 200)
+    runs = [curve(q, rng) for q in qs]
+    for e in (0, 2):
+        rows = [model.features(spectrum(q), v, e) for q, v in zip(qs, runs, strict=True)]
+        lower = model.predict(np.stack(rows)) + model.margin(e)
+        covered = np.mean(np.log([v[-1] for v in runs]) >= lower)
+        assert 0.8 <= covered <= 0.99
+
+
+def test_a_hopeless_configuration_is_refused_at_epoch_0_and_a_better_one_trained(model):
+    rng = np.random.default_rng(2)
+    study = optuna.create_study(pruner=JointPruner(model))
+    assert run(study, -0.8, rng) == (False, EPOCHS)
+    assert run(study, 0.9, rng) == (True, 0)      # the screen: no epoch spent
+    assert run(study, -0.95, rng) == (False, EPOCHS)
+    no_screen = optuna.create_study(pruner=JointPruner(model, screen=False))
+    run(no_screen, -0.8, rng)
+    pruned, step = run(no_screen, 0.9, rng)
+    assert pruned and step == 1
+
+
+def test_it_never_prunes_a_maximised_study(model):
+    rng = np.random.default_rng(3)
+    study = optuna.create_study(direction="maximize", pruner=JointPruner(model))
+    assert [run(study, q, rng)[0] for q in (-0.8, 0.9, 0.7)] == [False] * 3
+
+
+def test_stacking_on_the_study_keeps_a_good_configuration(model):
+    rng = np.random.default_rng(4)
+    study = optuna.create_study(pruner=JointPruner(model, learn="stack", stack_from=3))
+    for q in (-0.5, -0.2, 0.0, -0.4):
+        run(study, q, rng)
+    assert run(study, -0.99, rng) == (False, EPOCHS)
+    assert run(study, 0.95, rng)[0]
+
+
+def test_make_gives_the_shipped_model_of_a_zoo_task_and_falls_back_elsewhere():
+    table = shipped()
+    assert {"smnist", "signal", "charrnn"} <= set(table)
+    assert isinstance(make("joint", task="smnist"), JointPruner)
+    assert isinstance(make("joint", task="my_plugin"), optuna.pruners.SuccessiveHalvingPruner)
+    with pytest.raises(ValueError, match="unknown for joint"):
+        make("joint", task="smnist", warmup=3)
+
+
+def test_a_missing_or_corrupt_model_file_is_named(tmp_path, model):
+    with pytest.raises(FileNotFoundError, match="missing"):
+        shipped(tmp_path / "absent.pkl")
+    bad = tmp_path / "bad.pkl"
+    bad.write_bytes(dumps_table({"smnist": model})[:100])
+    with pytest.raises(ValueError, match=r"bad\.pkl.*corrupt"):
+        shipped(bad)
+    good = tmp_path / "good.pkl"
+    good.write_bytes(dumps_table({"smnist": model}))
+    assert isinstance(make("joint", task="smnist", model_path=str(good)), JointPruner)
+
+
+def test_bad_options_are_refused(model):
+    with pytest.raises(ValueError, match="hp_of"):
+        JointPruner(JointModel(EPOCHS, use_hp=True, models=[object()]))
+    with pytest.raises(ValueError, match="fitted"):
+        JointPruner(JointModel(EPOCHS))
+    with pytest.raises(ValueError, match="learn"):
+        JointPruner(model, learn="finetune")
+    with pytest.raises(ValueError, match="k"):
+        JointPruner(model, k=0)
