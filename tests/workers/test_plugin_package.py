@@ -102,6 +102,10 @@ def test_a_plugin_package_runs_a_study_through_the_service(tmp_path):
 
         ranked = json.loads(sh(venv / "aelle", "trials", "sines-e2e", "--json", env=env))
         summary = coordinator.get("/studies/sines-e2e")
+        best = next(t for t in ranked if t["state"] == "complete")
+        network = tmp_path / "best.pt"
+        sh(venv / "aelle", "trials", "sines-e2e", "--download", str(best["number"]), "--out",
+           str(network), env=env)
     finally:
         coordinator.stop()
     assert len(ranked) == 6 and summary["used"] == 6 and summary["task_version"] == "1"
@@ -113,8 +117,10 @@ def test_a_plugin_package_runs_a_study_through_the_service(tmp_path):
     for log, name in zip(logs, ("w0", "w1"), strict=True):
         counts = log.strip().splitlines()[-1]  # "w0: complete 2, pruned 1"
         assert counts.startswith(f"{name}: ") and "no trials" not in counts, log
-    # To do: the workers upload trained networks (aelle.load_trial_model, merged after this
-    # test was written): download the best trial's network here and check that it evaluates
-    # to done[0]["value"] on the series' validation windows.
+    # the best trial's network, downloaded and rebuilt where the plugin is installed,
+    # evaluates to the loss it reported
+    again = sh(venv / "python", "-c", "import sys, aelle; "
+               "print(aelle.load_trial_run(sys.argv[1]).validate())", str(network), env=env)
+    assert float(again.strip().splitlines()[-1]) == pytest.approx(done[0]["value"], rel=1e-6)
     print(f"\nfresh venv installed in {installed:.1f} s; the study ran in "
           f"{time.monotonic() - started - installed:.1f} s")
