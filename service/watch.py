@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aelle.cli import positive
-from service.user_cli import _user_options, call, settings_from
+from service.user_cli import _user_options, client_for
 
 STATE_STYLE = {"running": "bold green", "waiting": "dim", "complete": "blue",
                "pruned": "dark_orange", "diverged": "bold red", "failed": "magenta"}
@@ -85,27 +85,26 @@ def shown(trials: list[dict], rows: int) -> list[dict]:
 
 
 def run_watch(args) -> int:
-    settings = settings_from(args)
     name = args.study
+    with client_for(args) as client:
 
-    def frame():
-        summary = call(settings, "GET", f"/studies/{name}")
-        trials = call(settings, "GET", f"/studies/{name}/trials?order=number")["data"]
-        return summary, view(summary, trials, args.rows)
+        def frame():
+            summary = client.study(name)
+            return summary, view(summary, client.trials(name, order="number"), args.rows)
 
-    console = Console()
-    summary, shown_now = frame()
-    if args.once:
-        console.print(shown_now)
-        return 0
-    try:
-        with Live(shown_now, console=console, refresh_per_second=4) as live:
-            while not done(summary):
-                time.sleep(args.every)
-                summary, shown_now = frame()
-                live.update(shown_now)
-    except KeyboardInterrupt:
-        return 0
+        console = Console()
+        summary, shown_now = frame()
+        if args.once:
+            console.print(shown_now)
+            return 0
+        try:
+            with Live(shown_now, console=console, refresh_per_second=4) as live:
+                while not done(summary):
+                    time.sleep(args.every)
+                    summary, shown_now = frame()
+                    live.update(shown_now)
+        except KeyboardInterrupt:
+            return 0
     return 0
 
 
