@@ -180,6 +180,23 @@ class Client:
 
     best_model = model
 
+    # ---- explanations
+    def upload_explain(self, name: str, number: int, report: dict[str, Any],
+                       html: str | None = None) -> dict[str, Any]:
+        """Store trial ``number``'s explanation: ``report`` the report's JSON
+        (:func:`aelle.explain.report_json`), ``html`` its page; what was stored."""
+        return self._json("PUT", f"/studies/{_name(name)}/trials/{int(number)}/explain",
+                          body={"report": report, "html": html})
+
+    def explain(self, name: str, number: int) -> dict[str, Any]:
+        """Trial ``number``'s stored explanation, the report's JSON."""
+        return self._json("GET", f"/studies/{_name(name)}/trials/{int(number)}/explain")
+
+    def explain_html(self, name: str, number: int) -> str:
+        """Trial ``number``'s stored explanation as its self-contained HTML page."""
+        return self._call("GET", f"/studies/{_name(name)}/trials/{int(number)}/explain",
+                          params={"format": "html"}).text
+
 
 def done(study: dict[str, Any]) -> bool:
     """Whether a study's summary says it will run nothing more."""

@@ -32,7 +32,8 @@ class ServiceSettings(BaseSettings):
     Boto3ArtifactStore; credentials from the usual AWS_* variables), at artifact_s3_endpoint
     for an S3-compatible server. artifact_max_bytes: a larger upload is refused with 413.
     artifacts_kept: the networks kept per study, of its best completed trials (the others'
-    are deleted as better trials complete)."""
+    are deleted as better trials complete). explain_max_bytes: a larger explanation (a
+    report's JSON and HTML, ``PUT .../explain``) is refused with 413."""
 
     model_config = SettingsConfigDict(env_prefix="AELLE_", extra="ignore")
 
@@ -55,6 +56,7 @@ class ServiceSettings(BaseSettings):
     artifact_s3_endpoint: str | None = None
     artifact_max_bytes: int = Field(64 << 20, ge=1024)
     artifacts_kept: int = Field(5, ge=1)
+    explain_max_bytes: int = Field(16 << 20, ge=1024)
 
     @field_validator("grace_period")
     @classmethod

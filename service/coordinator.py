@@ -19,6 +19,7 @@ from service.artifacts import Artifacts, artifact_store
 from service.config import ServiceSettings
 from service.db import Database, SqliteLock, engine_options
 from service.errors import NotFound
+from service.explains import Explains
 from service.leases import LeaseBook
 from service.lifecycle import Lifecycle
 from service.migrations import migrate
@@ -53,8 +54,9 @@ class Coordinator:
         self.queries = Queries(self.db, self.studies, self.models)
         self.artifacts = Artifacts(self.db, self.storage, self.studies, self.leases,
                                    artifact_store(settings), settings.artifacts_kept)
+        self.explains = Explains(self.db, self.studies)
         self.lifecycle = Lifecycle(self.db, self.storage, self.studies, self.leases,
-                                   self.artifacts)
+                                   self.artifacts, self.explains)
         self.views = StudyViews(self.db, self.studies, self.models)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -147,6 +149,16 @@ class Coordinator:
     def artifact(self, name: str, number: int):
         """(the trial's stored network as bytes, what is known of it)."""
         return self.artifacts.download(name, number)
+
+    def put_explain(self, name: str, number: int, upload):
+        return self.explains.put(name, number, upload)
+
+    def explain(self, name: str, number: int):
+        """The trial's stored explanation (its row: report, html, created_at)."""
+        return self.explains.get(name, number)
+
+    def explain_html(self, name: str, number: int) -> str:
+        return self.explains.html(name, number)
 
     def delete_study(self, name: str):
         return self.lifecycle.delete(name)

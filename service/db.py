@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     create_engine,
     event,
     func,
@@ -140,6 +141,19 @@ class ArtifactRow(Base):
     artifact_id: Mapped[str] = mapped_column(String(64))
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class ExplainRow(Base):
+    """A trial's explanation (``aelle explain --upload``): the report's JSON, and its HTML."""
+
+    __tablename__ = "aelle_explains"
+
+    study_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(Integer)
+    report: Mapped[dict] = mapped_column(JSON)
+    html: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 

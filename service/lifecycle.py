@@ -15,6 +15,7 @@ from service.api.schemas import StudyPublic
 from service.artifacts import Artifacts
 from service.db import Database, LeaseRow, ModelRow, ReportRow, StudyRow
 from service.errors import Conflict, Invalid, Quarantined
+from service.explains import Explains
 from service.leases import LeaseBook
 from service.optuna_compat import requeue
 from service.studies import StudyCatalog
@@ -26,6 +27,7 @@ class StudyDeleted(BaseModel):
     name: str
     trials: int
     artifacts: int
+    explains: int
 
 
 class Requeued(BaseModel):
@@ -35,13 +37,14 @@ class Requeued(BaseModel):
 
 class Lifecycle:
     def __init__(self, db: Database, storage: RDBStorage, studies: StudyCatalog,
-                 leases: LeaseBook, artifacts: Artifacts):
+                 leases: LeaseBook, artifacts: Artifacts, explains: Explains):
         self.db, self.storage, self.studies = db, storage, studies
-        self.leases, self.artifacts = leases, artifacts
+        self.leases, self.artifacts, self.explains = leases, artifacts, explains
 
     def delete(self, name: str) -> StudyDeleted:
-        """The study, its trials, reports, leases, AeLLE models and networks, gone. Refused
-        while trials run, or while another study takes its AeLLE model as pretrained."""
+        """The study, its trials, reports, leases, AeLLE models, networks and explanations,
+        gone. Refused while trials run, or while another study takes its AeLLE model as
+        pretrained."""
         row = self.studies.row(name)
         sid = row.study_id
         users = self._pretrained_users(name)
@@ -59,6 +62,7 @@ class Lifecycle:
             trials = len(self.storage.get_all_trials(sid, deepcopy=False)) \
                 if self._optuna_has(sid) else 0
             artifacts = self.artifacts.drop_study(sid)
+            explains = self.explains.drop_study(sid)
             # Optuna's study first: a delete that stops after it leaves our row alone, which
             # a second delete finishes (the other way round, the name would stay taken)
             if self._optuna_has(sid):
@@ -68,8 +72,9 @@ class Lifecycle:
                     s.execute(delete(table).where(table.study_id == sid))
                 s.execute(delete(StudyRow).where(StudyRow.study_id == sid))
             self.leases.reopen(sid)
-        log.info("study %r deleted (%d trials, %d networks)", name, trials, artifacts)
-        return StudyDeleted(name=name, trials=trials, artifacts=artifacts)
+        log.info("study %r deleted (%d trials, %d networks, %d explanations)", name, trials,
+                 artifacts, explains)
+        return StudyDeleted(name=name, trials=trials, artifacts=artifacts, explains=explains)
 
     def resume(self, name: str) -> StudyPublic:
         """Lease its trials again, after a stop (the user's, or a quota's)."""

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, Integer, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db import ArtifactRow, Base, StoreError, engine_for
+from service.db import ArtifactRow, Base, ExplainRow, StoreError, engine_for
 
 
 class SchemaRow(Base):
@@ -53,6 +53,10 @@ def _study_task_version(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE aelle_studies ADD COLUMN task_version VARCHAR(64)"))
 
 
+def _explains(conn: Connection) -> None:
+    ExplainRow.__table__.create(conn, checkfirst=True)
+
+
 # version -> (what it changes, the step from version - 1)
 STEPS: dict[int, tuple[str, Callable[[Connection], None]]] = {
     1: ("aelle_leases.retry_of: the trial number a lease runs again", _lease_retry_of),
@@ -61,9 +65,11 @@ STEPS: dict[int, tuple[str, Callable[[Connection], None]]] = {
     3: ("aelle_artifacts: the trained network each trial stored", _artifacts),
     4: ("aelle_studies.task_version: the task version a study's trials run with",
         _study_task_version),
+    5: ("aelle_explains: each trial's stored explanation (report JSON and HTML)", _explains),
 }
 SCHEMA_VERSION = max(STEPS)
-OURS = ("aelle_studies", "aelle_leases", "aelle_reports", "aelle_models", "aelle_artifacts")
+OURS = ("aelle_studies", "aelle_leases", "aelle_reports", "aelle_models", "aelle_artifacts",
+        "aelle_explains")
 MIGRATION_LOCK = 7407735  # the PostgreSQL advisory lock key held while migrating
 
 

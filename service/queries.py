@@ -50,11 +50,7 @@ class Queries:
         return [_trial(t, last.get(trial_id(t))) for t in page], len(ranked)
 
     def trial(self, name: str, number: int) -> TrialDetail:
-        active = self.studies.active(self.studies.row(name).study_id)
-        found = [t for t in active.study.get_trials(deepcopy=False) if t.number == number]
-        if not found:
-            raise NotFound(f"study {name!r} has no trial {number}")
-        t = found[0]
+        _, t = self.studies.trial(name, number)
         with self.db.session() as s:
             reports = s.scalars(select(ReportRow).where(ReportRow.trial_id == trial_id(t))
                                 .order_by(ReportRow.step)).all()

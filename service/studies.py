@@ -273,6 +273,14 @@ class StudyCatalog:
             raise NotFound(f"no study named {name!r}")
         return row
 
+    def trial(self, name: str, number: int) -> tuple[ActiveStudy, FrozenTrial]:
+        """The study and its trial ``number``; NotFound naming which is missing."""
+        active = self.active(self.row(name).study_id)
+        found = [t for t in active.study.get_trials(deepcopy=False) if t.number == number]
+        if not found:
+            raise NotFound(f"study {name!r} has no trial {number}")
+        return active, found[0]
+
     def open_rows(self) -> list[StudyRow]:
         """The studies not stopped nor quarantined, oldest first."""
         with self.db.session() as s:

@@ -27,14 +27,14 @@ class ApiError(CommandError):
     """The coordinator could not be reached, or refused the request (its explanation)."""
 
 
-def _user_options(p) -> None:
+def user_options(p) -> None:
     p.add_argument("--url", help="the coordinator (default $AELLE_URL or http://127.0.0.1:8000)")
     p.add_argument("--token", help="the user token (default $AELLE_USER_TOKEN)")
 
 
 def add_submit_parser(sub) -> None:
     p = sub.add_parser("submit", help="create a study from a YAML/JSON file or flags")
-    _user_options(p)
+    user_options(p)
     p.add_argument("file", nargs="?", type=Path, help="a study file (YAML or JSON)")
     p.add_argument("--name")
     p.add_argument("--task")
@@ -53,14 +53,14 @@ def add_submit_parser(sub) -> None:
 
 def add_studies_parser(sub) -> None:
     p = sub.add_parser("studies", help="list the studies")
-    _user_options(p)
+    user_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_studies)
 
 
 def add_trials_parser(sub) -> None:
     p = sub.add_parser("trials", help="a study's trials, ranked")
-    _user_options(p)
+    user_options(p)
     p.add_argument("study")
     p.add_argument("--top", type=int)
     p.add_argument("--state", choices=[str(s) for s in TrialState])
@@ -76,7 +76,7 @@ def add_trials_parser(sub) -> None:
 def add_study_parser(sub) -> None:
     p = sub.add_parser("study", help="stop, resume, delete a study, raise its budget, queue "
                        "its failed trials again")
-    _user_options(p)
+    user_options(p)
     p.add_argument("action", choices=["stop", "resume", "budget", "requeue", "delete"])
     p.add_argument("study")
     p.add_argument("budget", nargs="?", type=int, help="budget: the new trial budget")
@@ -195,7 +195,7 @@ def run_study(args) -> int:
         if args.action == "delete":
             got = client.delete(args.study)
             print(f"deleted study {got['name']}: {got['trials']} trials, {got['artifacts']} "
-                  "networks")
+                  f"networks, {got['explains']} explanations")
             return 0
         if args.action == "requeue":
             numbers = client.requeue_failed(args.study)

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aelle.cli import positive
-from service.user_cli import _user_options, client_for
+from service.user_cli import client_for, user_options
 
 STATE_STYLE = {"running": "bold green", "waiting": "dim", "complete": "blue",
                "pruned": "dark_orange", "diverged": "bold red", "failed": "magenta"}
@@ -24,7 +24,7 @@ ORDER = ["running", "waiting", "complete", "pruned", "diverged", "failed"]
 
 def add_watch_parser(sub) -> None:
     p = sub.add_parser("watch", help="a study's trials, live, in the terminal")
-    _user_options(p)
+    user_options(p)
     p.add_argument("study")
     p.add_argument("--every", type=positive(float), default=2.0, metavar="SECONDS",
                    help="seconds between refreshes (default 2)")

@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 
 from aelle.cli import assignment
+from tasks.base import Task
 from tasks.plugins import import_task_module, load_error
 from tasks.registry import get, names
 from tasks.training import EpochReport, run_trial
 
-__all__ = ["add_train_parser", "assignment", "run_train"]
+__all__ = ["add_train_parser", "assignment", "require_task", "run_train"]
 
 
 def add_train_parser(sub) -> None:
@@ -39,10 +40,7 @@ def run_train(args) -> int:
 
     for module in args.task_module:
         import_task_module(module)
-    if args.task not in names():
-        raise ValueError(f"unknown task {args.task!r}; known: {', '.join(names())}"
-                         + _broken(args.task))
-    task = get(args.task)
+    task = require_task(args.task)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=args.seed))
     params = task.suggest(study.ask(), fixed=dict(args.param))
@@ -71,6 +69,12 @@ def run_train(args) -> int:
     return 0 if out.state == "complete" else 3
 
 
-def _broken(name: str) -> str:
-    error = load_error(name)
-    return "" if error is None else f"; the installed plugin {name!r} failed to load: {error}"
+def require_task(name: str) -> Task:
+    """The registered task ``name``; ValueError listing the known ones (and why an installed
+    plugin of that name failed to load)."""
+    if name not in names():
+        error = load_error(name)
+        raise ValueError(f"unknown task {name!r}; known: {', '.join(names())}"
+                         + ("" if error is None else f"; the installed plugin {name!r} "
+                            f"failed to load: {error}"))
+    return get(name)

@@ -1,5 +1,6 @@
-"""``aelle explain``: the methods of :mod:`aelle.explain` on one trained network of the zoo,
-written as a self-contained HTML report and JSON.
+"""``aelle explain`` without a study: the methods of :mod:`aelle.explain` on one trained network
+of the zoo, written as a self-contained HTML report and JSON (the command itself, with its
+study mode, is :mod:`service.explain_cli`).
 
 Two ways to get the network: ``--state-dict FILE`` (a ``torch.save``d state dict of the model a
 task builds for ``--params``), or ``--train`` (train it here first, ``--set epochs=...``)."""
@@ -17,35 +18,34 @@ from torch import nn
 from aelle.cli import CommandError, assignment
 from aelle.explain import Explanation, explain, network_of, write_report
 from tasks.base import TrialRun, resolve_device
-from tasks.registry import get, names
+from tasks.cli import require_task
 
 READOUTS = ("readout", "decoder")
 
 
-def add_explain_parser(sub) -> None:
-    p = sub.add_parser("explain", help="explain one trained network: HTML report and JSON",
-                       description="Linearisation, fixed points and their transitions, Koopman "
-                       "matrix, single-unit responses (LSTM) and Lyapunov views of one trained "
-                       "network of a task, written as OUT/explain.html and OUT/explain.json.")
-    p.add_argument("--task", required=True, choices=names())
-    p.add_argument("--params", required=True, type=_json_object, metavar="JSON",
+def add_network_options(p) -> None:
+    """The options of ``aelle explain`` that give it one network, without a study."""
+    p.add_argument("--task", help="the network's task (of the zoo or a plugin)")
+    p.add_argument("--params", type=_json_object, metavar="JSON",
                    help='the trial\'s parameters, e.g. \'{"arch": "lstm", "p": 0.3, "lr": 0.01}\'')
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--state-dict", type=Path, metavar="FILE",
                      help="weights of the model the task builds for --params (torch.save)")
     src.add_argument("--train", action="store_true", help="train the network here first")
     p.add_argument("--set", type=assignment, action="append", default=[],
                    metavar="NAME=VALUE", help="override a task setting (epochs, hidden, ...)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("explain-output"))
     p.add_argument("--save-state-dict", type=Path, metavar="FILE",
                    help="with --train: also save the trained weights here")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_explain)
 
 
-def run_explain(args) -> int:
-    task = get(args.task)
+def run_network(args) -> int:
+    """Explain the network of ``--task`` and ``--params``, trained here or loaded."""
+    missing = [flag for flag, given in (("--task", args.task), ("--params", args.params),
+                                        ("--state-dict or --train",
+                                         args.state_dict or args.train)) if not given]
+    if missing:
+        raise CommandError(f"give a STUDY, or one network by {', '.join(missing)}")
+    task = require_task(args.task)
     settings = task.resolve(args.params, dict(args.set))
     device = resolve_device(settings.device)
     run = task.build(args.params, settings, args.seed, device)
@@ -67,9 +67,11 @@ def run_explain(args) -> int:
     return 0
 
 
-def explain_run(task_name: str, params: dict, run: TrialRun, value: float | None = None,
+def explain_run(task_name: str, params: dict, run: TrialRun, value: float | None = None, *,
+                title: str | None = None, meta: dict | None = None,
                 **kwargs) -> Explanation:
-    """Every method on the trained network of ``run``, probed by its spectrum probe."""
+    """Every method on the trained network of ``run``, probed by its spectrum probe; ``meta``
+    adds to what the report says of the network, ``kwargs`` go to :func:`explain`."""
     model = _model(run, task_name)
     readout = next((getattr(model, n) for n in READOUTS
                     if isinstance(getattr(model, n, None), nn.Linear)), None)
@@ -84,9 +86,9 @@ def explain_run(task_name: str, params: dict, run: TrialRun, value: float | None
         from tasks.sysid import true_poles as sysid_poles
         true_poles = sysid_poles()
     meta = {"task": task_name, "params": json.dumps(params), "hidden": net.hidden_size,
-            "cell": type(net.cell).__name__, "validation loss": value,
+            "cell": type(net.cell).__name__, "validation loss": value, **(meta or {}),
             "written": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
-    title = f"{task_name} {params.get('arch', '')} network, N = {net.hidden_size}"
+    title = title or f"{task_name} {params.get('arch', '')} network, N = {net.hidden_size}"
     return explain(net, probe.inputs.cpu(), probe.warmup, title=title, meta=meta,
                    true_poles=true_poles, **kwargs)
 

@@ -28,7 +28,7 @@ from aelle.explain.linearise import (
 )
 from aelle.explain.lyapunov import LyapunovViews, lyapunov_views, spectra_across_epochs
 from aelle.explain.network import Network, network_of
-from aelle.explain.report import render_html, write_report
+from aelle.explain.report import render_html, report_json, write_report
 from aelle.explain.responses import Ablation, Responses, ablate, ablation, responses
 from aelle.explain.run import Explanation, explain
 
@@ -37,6 +37,6 @@ __all__ = [
     "LyapunovViews", "Network", "OperatingPoint", "Responses", "Transition", "ablate", "ablation",
     "attractor_graph", "explain", "fixed_points", "koopman", "koopman_states", "linearise",
     "lstm_realising", "lyapunov_views", "memory_horizon", "network_of", "operating_point",
-    "pole_distance", "render_html", "responses", "seed_system", "spectra_across_epochs",
-    "write_report",
+    "pole_distance", "render_html", "report_json", "responses", "seed_system",
+    "spectra_across_epochs", "write_report",
 ]

@@ -20,12 +20,17 @@ def write_report(exp: Explanation, directory: str | Path,
     """Write ``stem.html`` and ``stem.json`` under ``directory``; return their paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    data = exp.to_dict()
     json_path = directory / f"{stem}.json"
-    json_path.write_text(json.dumps(_finite(data), indent=1))
+    json_path.write_text(json.dumps(report_json(exp), indent=1))
     html_path = directory / f"{stem}.html"
     html_path.write_text(render_html(exp))
     return html_path, json_path
+
+
+def report_json(exp: Explanation) -> dict:
+    """The report's numbers as JSON-ready data (:class:`aelle.explain.schema.ReportDoc`), a
+    non-finite number as None."""
+    return _finite(exp.to_dict())
 
 
 def render_html(exp: Explanation) -> str:

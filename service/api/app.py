@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from service.api import API_PREFIX
 from service.api.deps import UserAuth
-from service.api.routes import artifacts, lifecycle, studies, views, work
+from service.api.routes import artifacts, explains, lifecycle, studies, views, work
 from service.api.schemas import Health
 from service.artifacts import ArtifactStoreError
 from service.config import ServiceSettings
@@ -173,6 +173,7 @@ def create_app(settings: ServiceSettings | None = None,
     api.include_router(lifecycle.router)
     api.include_router(artifacts.uploads)
     api.include_router(artifacts.downloads)
+    api.include_router(explains.router)
     app.include_router(api)
     add_ui(app)
 
@@ -202,5 +203,6 @@ def create_app(settings: ServiceSettings | None = None,
 
     app.add_exception_handler(ArtifactStoreError, artifact_store_error)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
-                       larger={API_PREFIX + artifacts.UPLOAD_PATH: settings.artifact_max_bytes})
+                       larger={API_PREFIX + artifacts.UPLOAD_PATH: settings.artifact_max_bytes,
+                               API_PREFIX + explains.UPLOAD_PATH: settings.explain_max_bytes})
     return app

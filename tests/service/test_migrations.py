@@ -108,7 +108,7 @@ def test_a_version_2_database_gets_the_artifacts_table_and_keeps_its_studies(tmp
     assert version(url) == 2
     assert migrate(url)[0] == ("schema version 3: aelle_artifacts: the trained network each "
                                "trial stored")
-    assert version(url) == SCHEMA_VERSION == 4
+    assert version(url) == SCHEMA_VERSION == 5
     assert {"trial_id", "artifact_id", "sha256"} <= columns(url, "aelle_artifacts")
     assert execute(url, "SELECT name FROM aelle_studies")[0] == [("kept",)]
 
@@ -127,8 +127,28 @@ def test_a_version_2_database_gets_the_task_version_column_and_keeps_its_studies
             "CREATE TABLE aelle_schema (version INTEGER PRIMARY KEY)",
             "INSERT INTO aelle_schema (version) VALUES (2)")
     assert version(url) == 2
-    assert migrate(url)[-1] == ("schema version 4: aelle_studies.task_version: the task "
+    assert migrate(url)[-2] == ("schema version 4: aelle_studies.task_version: the task "
                                 "version a study's trials run with")
-    assert "task_version" in columns(url, "aelle_studies") and version(url) == 4
+    assert "task_version" in columns(url, "aelle_studies") and version(url) == 5
     [rows] = execute(url, "SELECT name, budget, task_version FROM aelle_studies")
     assert rows == [("old", 5, None)]
+
+
+def test_a_version_4_database_gets_the_explains_table_and_keeps_its_studies(tmp_path):
+    url = f"sqlite:///{tmp_path}/v4.db"
+    c = Coordinator(service_settings(url))
+    c.create_study(StudyCreate.model_validate(study(name="kept")))
+    c.db.engine.dispose()
+    c.storage.engine.dispose()
+    execute(url, "DROP TABLE aelle_explains", "UPDATE aelle_schema SET version = 4")
+    assert version(url) == 4
+    assert migrate(url) == ["schema version 5: aelle_explains: each trial's stored explanation "
+                            "(report JSON and HTML)"]
+    assert version(url) == SCHEMA_VERSION == 5
+    assert {"study_id", "number", "trial_id", "report", "html"} <= columns(url,
+                                                                          "aelle_explains")
+    assert execute(url, "SELECT name FROM aelle_studies")[0] == [("kept",)]
+    c = Coordinator(service_settings(url))  # and the coordinator serves it
+    assert c.summary("kept").name == "kept"
+    c.db.engine.dispose()
+    c.storage.engine.dispose()

@@ -42,3 +42,31 @@ def test_gru_report_says_why_responses_are_skipped(tmp_path):
     assert exp.responses is None and "LSTM" in exp.skipped["responses"]
     html_path, _ = write_report(exp, tmp_path)
     assert html_path.read_text().count("data:image/png;base64,") == 4
+
+
+def test_the_reports_json_is_what_the_schema_accepts_and_a_changed_one_is_refused(tmp_path):
+    import pytest
+    from pydantic import ValidationError
+
+    from aelle.explain import report_json
+    from aelle.explain.schema import ReportDoc
+
+    probe = torch.randn(3, 20, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for cell in ("lstm", "gru"):
+        exp = explain(_net(cell), probe, 2, n_starts=6, progress=False)
+        doc = report_json(exp)
+        _, json_path = write_report(exp, tmp_path / cell)
+        assert json.loads(json_path.read_text()) == doc
+        assert ReportDoc.model_validate(doc).model_dump(mode="json", exclude_unset=True) == doc
+    bad = json.loads(json.dumps(doc))
+    bad["koopman"]["eigenvalues_im"].append(0.0)
+    with pytest.raises(ValidationError, match="eigenvalues_re and eigenvalues_im and "
+                                              "memory_horizons must have the same length"):
+        ReportDoc.model_validate(bad)
+    bad = {**doc, "extra": 1}
+    with pytest.raises(ValidationError, match="extra"):
+        ReportDoc.model_validate(bad)
+    bad = json.loads(json.dumps(doc))
+    bad["attractors"]["points"][0]["kind"] = "wobbly"
+    with pytest.raises(ValidationError, match="stable"):
+        ReportDoc.model_validate(bad)
