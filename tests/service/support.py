@@ -27,6 +27,12 @@ def service_settings(url, **kw):
                            grace_period=3, stale_check_seconds=0.5, **kw)
 
 
+def patient_settings(url, **kw):
+    """Settings whose trials outlive training one network here (no stale sweep)."""
+    return service_settings(url).model_copy(
+        update={"heartbeat_interval": 30, "grace_period": 120, **kw})
+
+
 def serving(settings):
     """A real uvicorn coordinator in a thread; yields its base URL."""
     return local_coordinator(settings)

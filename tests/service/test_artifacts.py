@@ -11,7 +11,16 @@ import aelle
 from service.api.app import create_app
 from tasks import run_trial
 from tasks.artifacts import pack, unpack
-from tests.service.support import API, USER, WORKER, lease, result, service_settings, serving
+from tests.service.support import (
+    API,
+    USER,
+    WORKER,
+    lease,
+    patient_settings,
+    result,
+    service_settings,
+    serving,
+)
 from tests.service.support import study as study_spec
 from workers.client import CoordinatorClient
 from workers.runtime import Worker
@@ -22,12 +31,6 @@ def network_of(got: dict) -> bytes:
     trained = run_trial(got["task"], got["params"], got["settings"], seed=got["number"])
     return pack(trained.run, got["task"], got["params"], got["settings"], seed=got["number"],
                 value=trained.value, meta={"study": got["study"], "number": got["number"]})
-
-
-def patient_settings(url, **kw):
-    """Settings whose trials outlive training one network here (no stale sweep)."""
-    return service_settings(url).model_copy(
-        update={"heartbeat_interval": 30, "grace_period": 120, **kw})
 
 
 @pytest.fixture
