@@ -47,7 +47,7 @@ def test_submit_watch_frame_and_the_best_network(server):
     assert c.trial("s", best["number"])["reports"]
 
     deleted = c.delete("s")
-    assert deleted == {"name": "s", "trials": 3, "artifacts": 3}
+    assert deleted == {"name": "s", "trials": 3, "artifacts": 3, "explains": 0}
     assert c.studies() == []
     c.close()
 

@@ -43,7 +43,8 @@ def test_delete_refuses_while_trials_run_then_takes_everything(client, settings)
     assert r.status_code == 409 and "running" in r.json()["detail"]
     assert result(client, got, value=1.0).status_code == 200
     r = client.delete(f"{API}/studies/s", headers=USER)
-    assert r.status_code == 200 and r.json() == {"name": "s", "trials": 1, "artifacts": 0}
+    assert r.status_code == 200 and r.json() == {"name": "s", "trials": 1, "artifacts": 0,
+                                                "explains": 0}
     assert client.get(f"{API}/studies/s", headers=USER).status_code == 404
     assert client.delete(f"{API}/studies/s", headers=USER).status_code == 404
     engine = create_engine(settings.database_url)
