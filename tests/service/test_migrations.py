@@ -88,6 +88,19 @@ def test_a_coordinator_migrates_at_start_and_works(tmp_path):
     assert c.lease("w") is not None and version(url) == SCHEMA_VERSION
 
 
+def with_a_study(url, *statements):
+    """A current database at ``url`` holding the study "kept" (created unless it exists),
+    then ``statements`` run on it: an older version's made by hand; its coordinator."""
+    c = Coordinator(service_settings(url))
+    if "kept" not in c.studies.names():
+        c.create_study(StudyCreate.model_validate(study(name="kept")))
+    c.db.engine.dispose()
+    c.storage.engine.dispose()
+    if statements:
+        execute(url, *statements)
+    return c
+
+
 def test_aelle_migrate_says_what_it_did(tmp_path, capsys):
     from aelle.cli import main
 
@@ -100,11 +113,7 @@ def test_aelle_migrate_says_what_it_did(tmp_path, capsys):
 
 def test_a_version_2_database_gets_the_artifacts_table_and_keeps_its_studies(tmp_path):
     url = f"sqlite:///{tmp_path}/v2.db"
-    c = Coordinator(service_settings(url))
-    c.create_study(StudyCreate.model_validate(study(name="kept")))
-    c.db.engine.dispose()
-    c.storage.engine.dispose()
-    execute(url, "DROP TABLE aelle_artifacts", "UPDATE aelle_schema SET version = 2")
+    with_a_study(url, "DROP TABLE aelle_artifacts", "UPDATE aelle_schema SET version = 2")
     assert version(url) == 2
     assert migrate(url)[0] == ("schema version 3: aelle_artifacts: the trained network each "
                                "trial stored")
@@ -136,11 +145,7 @@ def test_a_version_2_database_gets_the_task_version_column_and_keeps_its_studies
 
 def test_a_version_4_database_gets_the_explains_table_and_keeps_its_studies(tmp_path):
     url = f"sqlite:///{tmp_path}/v4.db"
-    c = Coordinator(service_settings(url))
-    c.create_study(StudyCreate.model_validate(study(name="kept")))
-    c.db.engine.dispose()
-    c.storage.engine.dispose()
-    execute(url, "DROP TABLE aelle_explains", "UPDATE aelle_schema SET version = 4")
+    with_a_study(url, "DROP TABLE aelle_explains", "UPDATE aelle_schema SET version = 4")
     assert version(url) == 4
     assert migrate(url) == ["schema version 5: aelle_explains: each trial's stored explanation "
                             "(report JSON and HTML)"]
@@ -148,7 +153,4 @@ def test_a_version_4_database_gets_the_explains_table_and_keeps_its_studies(tmp_
     assert {"study_id", "number", "trial_id", "report", "html"} <= columns(url,
                                                                           "aelle_explains")
     assert execute(url, "SELECT name FROM aelle_studies")[0] == [("kept",)]
-    c = Coordinator(service_settings(url))  # and the coordinator serves it
-    assert c.summary("kept").name == "kept"
-    c.db.engine.dispose()
-    c.storage.engine.dispose()
+    assert with_a_study(url).summary("kept").name == "kept"  # and a coordinator serves it
