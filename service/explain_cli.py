@@ -124,13 +124,18 @@ def explain_trial(client: Client, args, number: int) -> Path:
     if not args.quiet:
         print(f"trial {number} of {study}: {stored.task} {stored.params}, "
               f"validation {value:.4f}", flush=True)
-    exp = explain_run(stored.task, stored.params, run, value,
-                      title=f"{study}, trial {number}: {stored.task} "
-                      f"{stored.params.get('arch', '')} network",
-                      meta={"study": study, "trial": number, "trial value": detail["value"]},
-                      epochs=[r["epoch"] for r in reports],
-                      spectra=[r["spectrum"] for r in reports],
-                      progress=not args.quiet, seed=args.seed)
+    try:
+        exp = explain_run(stored.task, stored.params, run, value,
+                          title=f"{study}, trial {number}: {stored.task} "
+                          f"{stored.params.get('arch', '')} network",
+                          meta={"study": study, "trial": number,
+                                "trial value": detail["value"]},
+                          epochs=[r["epoch"] for r in reports],
+                          spectra=[r["spectrum"] for r in reports],
+                          progress=not args.quiet, seed=args.seed)
+    except (TypeError, ValueError) as e:  # a network the methods cannot read: say which
+        raise CommandError(f"trial {number}: its {stored.task} network cannot be explained: "
+                           f"{e}") from None
     html_path, json_path = write_report(exp, args.out, stem=f"trial-{number}")
     print(f"trial {number}: wrote {html_path} and {json_path}")
     if args.upload:

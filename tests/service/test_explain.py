@@ -116,6 +116,12 @@ def test_a_trial_of_a_task_not_installed_here_is_named(coordinator, tmp_path, ca
     assert explain(url, "toy", "--out", str(tmp_path)) == 2
     err = capsys.readouterr().err
     assert "task 'toy_echo', which is not installed here" in err and "--task-module" in err
+    with monkeypatch.context() as m:  # its module named: rebuilt, and a network the methods
+        m.setattr(registry._TASKS, "_items", dict(registry._TASKS._items))  # cannot read
+        assert explain(url, "toy", "--task-module", "tests.tasks.toy_plugin",
+                       "--out", str(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "its toy_echo network cannot be explained: cell_for does not know Echo" in err
 
 
 def test_uploads_are_checked_and_a_refused_one_changes_nothing(coordinator, tmp_path):
