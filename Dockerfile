@@ -61,6 +61,9 @@ RUN . /tmp/pip-env && /opt/aelle/bin/pip install --no-deps /src \
 FROM runtime AS cpu
 COPY --from=build-cpu /opt/aelle /opt/aelle
 USER aelle
+# the coordinator's trained networks (AELLE_ARTIFACT_DIR in docker-compose.yml): a volume
+# mounted here takes this directory's owner, the non-root user
+RUN mkdir -p /home/aelle/artifacts
 EXPOSE 8000
 ENTRYPOINT ["aelle"]
 CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]
@@ -98,6 +101,9 @@ RUN . /tmp/pip-env && /opt/aelle/bin/pip install --no-deps /src \
 FROM runtime AS cuda
 COPY --from=build-cuda /opt/aelle /opt/aelle
 USER aelle
+# the coordinator's trained networks (AELLE_ARTIFACT_DIR in docker-compose.yml): a volume
+# mounted here takes this directory's owner, the non-root user
+RUN mkdir -p /home/aelle/artifacts
 EXPOSE 8000
 ENTRYPOINT ["aelle"]
 CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

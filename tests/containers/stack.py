@@ -26,7 +26,9 @@ HERE = Path(__file__).resolve().parent
 LOCAL = ROOT / "docker" / "local"  # the build context's local inputs (wheels, CA bundle)
 BASE_IMAGE = os.environ.get("AELLE_TEST_BASE_IMAGE", "aelle-base:bookworm")
 POSTGRES_IMAGE = "aelle-test-postgres:15"
-PROJECT = "aelle-containers-test"
+# one compose project per test process: two runs on one machine (two CI clones) must not
+# take down each other's stack
+PROJECT = f"aelle-containers-test-{os.getpid()}"
 
 
 def docker_missing() -> str | None:
@@ -175,6 +177,11 @@ class Stack:
         assert r.status_code == 200, f"GET {path}: {r.status_code} {r.text}"
         return r.json()
 
+    def download(self, path) -> bytes:
+        r = httpx.get(f"{self.url}{path}", headers=USER, timeout=30)
+        assert r.status_code == 200, f"GET {path}: {r.status_code} {r.text}"
+        return r.content
+
     def post(self, path, body):
         r = httpx.post(f"{self.url}{path}", headers=USER, json=body, timeout=30)
         assert r.status_code == 201, f"POST {path}: {r.status_code} {r.text}"
@@ -185,8 +192,16 @@ class Stack:
 
 
 def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
+    """Poll ``predicate`` until it holds; a dropped connection (a loaded machine, a container
+    restarting) counts as "not yet", and the last one is named if time runs out."""
+    deadline, dropped = time.monotonic() + timeout, None
+    while True:
+        try:
+            if predicate():
+                return
+        except httpx.TransportError as e:
+            dropped = e
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}"
+                                 + (f" (last connection error: {dropped!r})" if dropped else ""))
         time.sleep(0.5)

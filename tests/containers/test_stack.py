@@ -102,7 +102,11 @@ def test_the_stack_runs_studies_and_survives_a_killed_worker_a_restart_and_down_
     model = s.get("/studies/e2e/model")["latest"]
     assert model["trials"] >= 2
 
-    # down keeps the volume; a second up serves the same data and runs a new study
+    # the workers uploaded the best trial's trained network to the coordinator's volume
+    best = s.get("/studies/e2e")["best"]["number"]
+    network = s.download(f"/studies/e2e/trials/{best}/artifact")
+
+    # down keeps the volumes; a second up serves the same data and runs a new study
     trials_before = {name: s.get(f"/studies/{name}/trials") for name in ("kill", "e2e")}
     s.down()
     assert not s.containers("coordinator")
@@ -111,6 +115,7 @@ def test_the_stack_runs_studies_and_survives_a_killed_worker_a_restart_and_down_
     for name, trials in trials_before.items():
         assert s.get(f"/studies/{name}/trials") == trials
     assert s.get("/studies/e2e/model")["latest"] == model
+    assert s.download(f"/studies/e2e/trials/{best}/artifact") == network
     s.post("/studies", study("again", budget=2, epochs=2, pruner={"name": "none"}, seed=2))
     wait_until(lambda: finished(s, "again", 2), 600, "a study after the second up to end")
     assert s.get("/studies/again")["counts"] == {"complete": 2}
