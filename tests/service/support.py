@@ -1,6 +1,7 @@
 """Helpers of the service and worker tests: tokens, a tiny study, a real uvicorn server."""
 
 import json
+import tempfile
 
 from service.api import API_PREFIX as API
 from service.config import ServiceSettings
@@ -22,6 +23,9 @@ def study(name="s", budget=3, epochs=2, **kw):
 
 
 def service_settings(url, **kw):
+    if not url.startswith("sqlite") and "artifact_dir" not in kw:
+        # a coordinator on PostgreSQL would store networks in ./aelle-artifacts: not in the tree
+        kw["artifact_dir"] = tempfile.mkdtemp(prefix="aelle-test-artifacts-")
     return ServiceSettings(database_url=url, user_token="user-secret-for-tests",
                            worker_token="worker-secret-for-tests", heartbeat_interval=1,
                            grace_period=3, stale_check_seconds=0.5, **kw)
