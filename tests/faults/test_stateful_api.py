@@ -46,7 +46,8 @@ def test_chains_of_calls_never_make_a_server_error(url):
             the stateless fuzzer's (tests/service/test_fuzz.py)."""
 
     try:
-        Chains.run(settings=settings(max_examples=30, stateful_step_count=6, deadline=None,
+        Chains.run(settings=settings(max_examples=60, stateful_step_count=8, deadline=None,
+                                     derandomize=True,
                                      suppress_health_check=list(HealthCheck)))
         with TestClient(create_app(config, coordinator=coordinator)) as client:
             listed = client.get(f"{API}/studies", params={"limit": 10_000}, headers=USER)
