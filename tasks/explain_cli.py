@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from aelle.cli import CommandError, assignment
-from aelle.explain import Explanation, explain, network_of, write_report
+from aelle.explain import Explanation, Network, explain, network_of, write_report
 from tasks.base import TrialRun, resolve_device
 from tasks.cli import require_task
+from tasks.supervised import SupervisedRun
 
 READOUTS = ("readout", "decoder")
 
@@ -89,8 +90,63 @@ def explain_run(task_name: str, params: dict, run: TrialRun, value: float | None
             "cell": type(net.cell).__name__, "validation loss": value, **(meta or {}),
             "written": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     title = title or f"{task_name} {params.get('arch', '')} network, N = {net.hidden_size}"
+    if "loss" not in kwargs:
+        task_loss = validation_loss(run, net)
+        if task_loss is not None:
+            kwargs["loss"], kwargs["loss_name"] = task_loss, "validation loss of the task"
     return explain(net, probe.inputs.cpu(), probe.warmup, title=title, meta=meta,
                    true_poles=true_poles, **kwargs)
+
+
+ABLATION_EXAMPLES = 2048
+# the intact network's loss through the Network against the module's: float64 against the
+# module's float32, so they agree to about 1e-5 relative
+AGREE = 1e-3
+
+
+@torch.no_grad()
+def validation_loss(run: TrialRun, network: Network, examples: int = ABLATION_EXAMPLES):
+    """The task's own validation loss of ``network`` (an ablated copy of the run's), on the
+    first ``examples`` validation examples, for ablation in the units the task is judged by.
+
+    None where the run's validation inputs are not what the network's cell reads (an embedding
+    in front of it, as in CharRNN) or its loss is not the model's outputs against targets: the
+    intact network must reproduce the module's own loss on those examples."""
+    if not isinstance(run, SupervisedRun):
+        return None
+    xs, ys, n = [], [], 0
+    for x, y in run.batches(train=False):
+        xs.append(x[: examples - n].cpu())
+        ys.append(y[: examples - n].cpu())
+        n += len(xs[-1])
+        if n >= examples:
+            break
+    if not xs:
+        return None
+    x, y = torch.cat(xs), torch.cat(ys)
+    if not x.is_floating_point() or x.dim() != 3 or x.shape[-1] != network.input_size:
+        return None
+    model = run.model
+    was_training = model.training
+    model.eval()
+    try:
+        module_out = model(x.to(next(model.parameters()).device)).cpu()
+    finally:
+        model.train(was_training)
+    per_step = module_out.dim() == 3
+    x64 = x.to(network.dtype)
+    y = y.to(network.dtype) if y.is_floating_point() else y
+
+    def loss(net: Network) -> float:
+        out = net.readout(net.run(x64))
+        return float(run.loss(out if per_step else out[:, -1], y))
+
+    reference = float(run.loss(module_out.to(network.dtype), y))
+    try:
+        intact = loss(network)
+    except (RuntimeError, ValueError):  # outputs of another shape than the loss takes
+        return None
+    return loss if abs(intact - reference) <= AGREE * max(abs(reference), 1e-6) else None
 
 
 def load_state_dict(model: nn.Module, path: Path) -> None:

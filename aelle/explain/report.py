@@ -52,7 +52,8 @@ def render_html(exp: Explanation) -> str:
     if exp.ablation is not None:
         a = exp.ablation
         for k, r, m in zip(a.counts, a.ranked, a.random, strict=True):
-            rows.append((f"ablation of {k} units: ranked / random", f"{r:.4g} / {m:.4g}"))
+            rows.append((f"ablation of {k} units, ranked / random ({a.loss})",
+                         f"{r:.4g} / {m:.4g} (intact {a.baseline:.4g})"))
     meta = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
                    for k, v in exp.meta.items())
     summary = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"

@@ -155,6 +155,7 @@ class Ablation:
     random: tuple[float, ...]            # mean loss over random draws of k units
     random_std: tuple[float, ...]
     metric: str
+    loss: str = "relative output change on the probe"   # what the loss values measure
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -179,8 +180,9 @@ def ablate(network: Network, units: Sequence[int]) -> Network:
 
 def ablation(network: Network, ranking: Sequence[int], loss: Callable[[Network], float],
              counts: Sequence[int], draws: int = 10, seed: int = 0,
-             metric: str = "delta") -> Ablation:
-    """Loss with the top-k units of ``ranking`` ablated against k random units, per k."""
+             metric: str = "delta", loss_name: str = Ablation.loss) -> Ablation:
+    """Loss with the top-k units of ``ranking`` ablated against k random units, per k;
+    ``loss_name`` says what ``loss`` measures."""
     rng = np.random.default_rng(seed)
     n = network.hidden_size
     ranked, rand, rand_std = [], [], []
@@ -193,7 +195,7 @@ def ablation(network: Network, ranking: Sequence[int], loss: Callable[[Network],
         rand.append(float(np.mean(vals)))
         rand_std.append(float(np.std(vals)))
     return Ablation(tuple(counts), float(loss(network)), tuple(ranked), tuple(rand),
-                    tuple(rand_std), metric)
+                    tuple(rand_std), metric, loss_name)
 
 
 def _direction(direction, size, dtype) -> torch.Tensor:

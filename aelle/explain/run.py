@@ -67,6 +67,7 @@ def output_deviation(network: Network, inputs: Tensor) -> Callable[[Network], fl
 def explain(network: Network, inputs: Tensor, warmup: int = 0, *, title: str = "network",
             meta: dict | None = None, amplitudes: Sequence[float] | None = None,
             n_starts: int = 64, loss: Callable[[Network], float] | None = None,
+            loss_name: str | None = None,
             ablation_counts: Sequence[int] | None = None, epochs: Sequence[int] = (),
             spectra: Sequence[Sequence[float]] = (), true_poles: np.ndarray | None = None,
             decision: str = "argmax", seed: int = 0, progress: bool = True) -> Explanation:
@@ -75,7 +76,7 @@ def explain(network: Network, inputs: Tensor, warmup: int = 0, *, title: str = "
     amplitudes: pulse amplitudes for the transitions (default +-0.5 and +-1 times the largest
     |probe input|); n_starts: initial states for the fixed points (points of the probe's
     trajectory, half of them perturbed); loss: the ablation loss of a network (default: the
-    relative change of its outputs on the probe); decision: what the outputs decide, for the
+    relative change of its outputs on the probe), loss_name: what it measures; decision: what the outputs decide, for the
     Koopman accuracy error ("argmax" or "sign")."""
     inputs = check_inputs(network, inputs)
     if not 0 <= warmup < inputs.shape[1] - 1:
@@ -102,9 +103,12 @@ def explain(network: Network, inputs: Tensor, warmup: int = 0, *, title: str = "
                 r = responses(network)
                 n = network.hidden_size
                 counts = ablation_counts or sorted({max(1, n // 8), max(1, n // 4)})
-                f = loss or output_deviation(network, inputs)
+                if loss is None:
+                    f, name = output_deviation(network, inputs), Ablation.loss
+                else:
+                    f, name = loss, loss_name or "the given loss"
                 return r, ablation(network, r.ranking("delta").tolist(), f, counts, draws=5,
-                                   seed=seed)
+                                   seed=seed, loss_name=name)
             resp, abl = timed("responses", run_responses)
         else:
             skipped["responses"] = (f"response characterisation decouples single LSTM units; "

@@ -53,6 +53,7 @@ class AblationDoc(_Doc):
     random: list[Num]
     random_std: list[Num]
     metric: str = Field(max_length=64)
+    loss: str = Field("relative output change on the probe", max_length=TEXT)
 
     @model_validator(mode="after")
     def _lengths(self):

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from aelle.cli import main
 from tests.tasks.conftest import TINY
 
@@ -38,3 +40,45 @@ def test_bad_inputs_are_named(tmp_path, capsys):
     assert main(["explain", "--task", "sysid", "--params", '{"arch": "lem"}', "--train",
                  *SETS, "--quiet"]) == 2
     assert "unknown arch 'lem'" in capsys.readouterr().err
+
+
+def _run(task_name, params):
+    import torch
+
+    from tasks import get
+    task = get(task_name)
+    settings = task.resolve(params, {**TINY[task_name], "device": "cpu"})
+    run = task.build(params, settings, 0, torch.device("cpu"))
+    run.train_epoch()
+    return run
+
+
+def test_ablation_is_in_the_task_loss_where_the_network_reads_the_validation_inputs():
+    from aelle.explain import ablate, network_of
+    from tasks.explain_cli import validation_loss
+
+    run = _run("smnist", {"arch": "lstm", "p_lstm": 0.3})
+    net = network_of(run.model)
+    loss = validation_loss(run, net)
+    assert abs(loss(net) - run.validate()) < 1e-5 * run.validate()
+    assert loss(ablate(net, range(net.hidden_size))) != loss(net)
+
+
+def test_an_embedding_in_front_of_the_cell_has_no_task_loss_for_ablation():
+    from aelle.explain import network_of
+    from tasks.explain_cli import validation_loss
+
+    run = _run("charrnn", {"hidden": 16, "p": 0.2, "lr": 0.002, "dropout": 0.0})
+    assert validation_loss(run, network_of(run.model, run.model.decoder)) is None
+
+
+def test_a_report_ablates_in_the_task_loss():
+    import torch
+
+    from tasks.explain_cli import explain_run
+
+    sysid = _run("sysid", {"arch": "lstm", "p": 0.3, "lr": 0.01})
+    torch.manual_seed(0)
+    exp = explain_run("sysid", {"arch": "lstm"}, sysid, progress=False)
+    assert exp.ablation.loss == "validation loss of the task"
+    assert exp.ablation.baseline == pytest.approx(sysid.validate(), rel=1e-5)
