@@ -15,7 +15,7 @@ from service.api.schemas import (
     TrialDetail,
     TrialPublic,
 )
-from service.db import ArtifactRow, Database, ReportRow, unpack_spectrum
+from service.db import ArtifactRow, Database, ExplainRow, ReportRow, unpack_spectrum
 from service.errors import NotFound
 from service.model_store import ModelStore
 from service.optuna_compat import trial_id
@@ -55,6 +55,8 @@ class Queries:
             reports = s.scalars(select(ReportRow).where(ReportRow.trial_id == trial_id(t))
                                 .order_by(ReportRow.step)).all()
             stored = s.get(ArtifactRow, trial_id(t)) is not None
+            explained = s.scalar(select(ExplainRow.number)
+                                 .where(ExplainRow.trial_id == trial_id(t))) is not None
         base = _trial(t, reports[-1] if reports else None)
         return TrialDetail(
             **base.model_dump(),
@@ -64,8 +66,7 @@ class Queries:
                                   else unpack_spectrum(r.spectrum).tolist())
                      for r in reports],
             user_attrs=dict(t.user_attrs),
-            links={"trained network": f"/studies/{name}/trials/{number}/artifact"}
-            if stored else {})
+            links=trial_links(name, number, stored, explained))
 
     def model_status(self, name: str) -> ModelStatus:
         row = self.studies.row(name)
@@ -121,3 +122,11 @@ def _last_value(t: FrozenTrial) -> float | None:
 
 def _iso(when: dt.datetime | None) -> str | None:
     return None if when is None else when.isoformat()
+
+
+def trial_links(name: str, number: int, stored: bool, explained: bool) -> dict[str, str]:
+    """What else the coordinator holds for a trial, by label: its trained network, its explain
+    report (the HTML page; without ``?format=html`` the JSON)."""
+    base = f"/studies/{name}/trials/{number}"
+    return {**({"trained network": f"{base}/artifact"} if stored else {}),
+            **({"explain report": f"{base}/explain?format=html"} if explained else {})}

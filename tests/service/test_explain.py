@@ -69,6 +69,9 @@ def test_the_best_trials_are_explained_uploaded_and_served(coordinator, tmp_path
         assert html.status_code == 200 and html.text == page
         assert html.headers["content-type"].startswith("text/html")
         assert "default-src 'none'" in html.headers["content-security-policy"]
+        link = detail["links"]["explain report"]  # the trial view's button reads this
+        assert get(url, link.removeprefix("/studies/")).text == page
+    assert "explain report" not in get(url, f"sys/trials/{ranked[2]}").json()["links"]
     # the default: the best trial alone, written beside (no upload)
     assert explain(url, "sys", "--out", str(tmp_path / "best")) == 0
     assert [p.name for p in sorted((tmp_path / "best").iterdir())] == [

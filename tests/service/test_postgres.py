@@ -91,3 +91,26 @@ def test_coordinators_starting_together_migrate_once(pg_url):
     with ThreadPoolExecutor(4) as pool:
         done = list(pool.map(lambda _: migrate(pg_url), range(4)))
     assert sorted(len(d) for d in done) == [0, 0, 0, 1] and "created" in max(done)[0]
+
+
+def test_an_explanation_is_stored_replaced_served_and_deleted(pg_url, tmp_path):
+    import json
+
+    from aelle.cli import main
+    from tests.service.test_explain import SYSID, TOKEN, work
+
+    with serving(service_settings(pg_url)) as url:
+        api = f"{url}/api/v1/studies"
+        httpx.post(api, json={**SYSID, "budget": 1}, headers=USER).raise_for_status()
+        assert sum(work(url).values()) == 1
+        for _ in range(2):  # the second upload replaces the first
+            assert main(["explain", "sys", "--trial", "0", "--upload", "--url", url, "--token",
+                         TOKEN, "--out", str(tmp_path), "--quiet"]) == 0
+        local = json.loads((tmp_path / "trial-0.json").read_text())
+        assert httpx.get(f"{api}/sys/trials/0/explain", headers=USER).json() == local
+        page = httpx.get(f"{api}/sys/trials/0/explain", params={"format": "html"}, headers=USER)
+        assert page.text == (tmp_path / "trial-0.html").read_text()
+        assert "explain report" in httpx.get(f"{api}/sys/trials/0", headers=USER).json()["links"]
+        r = httpx.delete(f"{api}/sys", headers=USER)
+        assert r.status_code == 200 and r.json()["explains"] == 1
+        assert httpx.get(f"{api}/sys/trials/0/explain", headers=USER).status_code == 404

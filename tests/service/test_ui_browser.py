@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from aelle.cli import main as aelle
 from tests.service.support import USER, serving, study
 from workers.client import API_PREFIX as API
 from workers.client import CoordinatorClient
@@ -121,7 +122,7 @@ def test_a_wrong_token_is_refused(browser, settings):
         assert errors(browser) == []
 
 
-def test_watch_a_real_study_live_then_open_a_trial(browser, settings):
+def test_watch_a_real_study_live_then_open_a_trial(browser, settings, tmp_path):
     with serving(settings) as url:
         r = httpx.post(f"{url}{API}/studies", headers=USER,
                        json=study(name="live", budget=2, epochs=2, pruner={"name": "none"}))
@@ -175,6 +176,17 @@ def test_watch_a_real_study_live_then_open_a_trial(browser, settings):
         assert len(rows) == len(detail["reports"]) == 3  # epochs 0, 1, 2
         assert "continue" in rows[0].text
         shot(browser, "trial")
+
+        # a stored explain report opens in the trial view, in a frame that runs no script
+        assert aelle(["explain", "live", "--trial", "0", "--upload", "--url", url, "--token",
+                      TOKEN, "--out", str(tmp_path),
+                      "--quiet"]) == 0
+        button = wait(browser, lambda d: d.find_element(By.XPATH, "//button[text()="
+                                                            "'Show the explain report']"), 30)
+        button.click()
+        frame = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#trial-explain iframe"))
+        assert frame.get_attribute("sandbox") == ""
+        assert "live, trial 0" in frame.get_attribute("srcdoc")
 
         browser.back()  # keyboard and history reach every view: back to the study
         wait(browser, lambda d: d.find_element(By.ID, "study-title").text == "live")

@@ -39,6 +39,19 @@ async function download(path, name) {
   URL.revokeObjectURL(url);
 }
 
+// The stored report is a whole page: shown in a sandboxed frame (no script, an opaque origin),
+// fetched with the token like a download.
+async function showReport(path) {
+  const r = await fetch(API + path, {headers: {Authorization: `Bearer ${sessionStorage.getItem(KEY)}`}});
+  if (!r.ok) { say(`explain report refused: ${r.status}`); return; }
+  const frame = el("iframe", null, {sandbox: "", title: "Explain report", class: "report"});
+  frame.srcdoc = await r.text();
+  const box = $("trial-explain");
+  box.textContent = "";
+  box.append(frame);
+  box.hidden = false;
+}
+
 function el(tag, text, attrs = {}) {
   const e = document.createElement(tag);
   if (text != null) e.textContent = text;
@@ -350,10 +363,12 @@ async function trialView(name, number) {
   crumbs([["Studies", "#/"], [name, `#/study/${enc(name)}`], [`Trial ${number}`]]);
   document.title = `AeLLE: ${name}, trial ${number}`;
   $("trial-title").textContent = `${name}: trial ${number}`;
+  $("trial-explain").textContent = "";
+  $("trial-explain").hidden = true;
   let seen = null;
   await poll(async () => {
     const t = await api(`/studies/${enc(name)}/trials/${number}`);
-    const mark = JSON.stringify([t.state, t.reports.length]);
+    const mark = JSON.stringify([t.state, t.reports.length, Object.keys(t.links || {})]);
     if (mark === seen) return;
     seen = mark;
     const box = $("trial-summary");
@@ -372,8 +387,9 @@ async function trialView(name, number) {
     const links = $("trial-links");
     links.textContent = "";
     for (const [label, path] of Object.entries(t.links || {})) {
-      const b = el("button", `Download ${label}`, {type: "button"});
-      b.addEventListener("click", () => download(path, `${name}-trial-${t.number}.pt`));
+      const report = label === "explain report";
+      const b = el("button", report ? "Show the explain report" : `Download ${label}`, {type: "button"});
+      b.addEventListener("click", () => report ? showReport(path) : download(path, `${name}-trial-${t.number}.pt`));
       links.append(b, " ");
     }
     if (!links.childNodes.length) links.append(el("span", "No artifact or explain report for this trial yet.", {class: "hint"}));
