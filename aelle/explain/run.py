@@ -76,8 +76,8 @@ def explain(network: Network, inputs: Tensor, warmup: int = 0, *, title: str = "
     amplitudes: pulse amplitudes for the transitions (default +-0.5 and +-1 times the largest
     |probe input|); n_starts: initial states for the fixed points (points of the probe's
     trajectory, half of them perturbed); loss: the ablation loss of a network (default: the
-    relative change of its outputs on the probe), loss_name: what it measures; decision: what the outputs decide, for the
-    Koopman accuracy error ("argmax" or "sign")."""
+    relative change of its outputs on the probe), loss_name: what it measures; decision: what
+    the outputs decide, for the Koopman accuracy error ("argmax" or "sign")."""
     inputs = check_inputs(network, inputs)
     if not 0 <= warmup < inputs.shape[1] - 1:
         raise ValueError(f"warmup must leave at least 2 of the {inputs.shape[1]} probe steps, "
