@@ -31,7 +31,8 @@ from service.specs import (
 )
 
 # options that carry objects or steer threads: for the coordinator to set, not a study's spec
-_INTERNAL = frozenset({"hooks", "model", "retrain", "background", "reference_values"})
+_INTERNAL = frozenset({"hooks", "model", "retrain", "background", "reference_values", "store",
+                       "model_path"})
 # the largest value of each count or duration a pruner setting names (by its path below
 # pruner.settings; others: MAX_PRUNER_INT): the AeLLE model's sizes and epochs are what a
 # coordinator trains itself, in the background of every report
@@ -138,6 +139,9 @@ def build_pruner(spec: StudyCreate, hooks: PrunerHooks, model: bytes | None = No
                             "to start from")
         model = pretrained.model
         options.update(reference_values=pretrained.values, retrain=False)
+    if p.name == "joint":  # the shipped model of the study's task, spectra from the reports
+        options.setdefault("task", spec.task)
+        options["store"] = hooks.store
     if p.name in SPECTRUM:
         options.setdefault("seed", spec.sampler.seed if spec.sampler.seed is not None else 0)
         options["hooks"] = hooks

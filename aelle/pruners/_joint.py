@@ -302,13 +302,15 @@ def shipped(path=None) -> dict[str, JointModel]:
 
 def joint_pruner(task: str | None = None, *, k: int = 1, alpha: float | None = None,
                  screen: bool = True, screen_top: float = 1.0, learn: str = "none",
-                 stack_from: int = 8, model_path: str | None = None) -> BasePruner:
+                 stack_from: int = 8, model_path: str | None = None,
+                 store: SpectrumStore | None = None) -> BasePruner:
     """``make("joint", task=...)``: the :class:`JointPruner` over the shipped model of ``task``
-    (a zoo task: smnist, signal, charrnn); for a task the model has never seen, Optuna's
-    SuccessiveHalvingPruner (min_resource 1), the strongest pruner of the equal-compute
-    benchmark (bench/results/anytime_smnist.md)."""
+    (a zoo task: smnist, signal, charrnn), reading the epoch-0 spectrum from ``store`` (default:
+    the trial's user attributes, where :func:`aelle.pruners.report_spectrum` puts it); for a
+    task the model has never seen, Optuna's SuccessiveHalvingPruner (min_resource 1), the
+    strongest pruner of the equal-compute benchmark (bench/results/anytime_smnist.md)."""
     table = shipped(model_path)
     if task not in table:
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
     return JointPruner(table[task], k=k, alpha=alpha, screen=screen, screen_top=screen_top,
-                       learn=learn, stack_from=stack_from)
+                       learn=learn, stack_from=stack_from, store=store)
