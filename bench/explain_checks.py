@@ -38,7 +38,7 @@ from aelle.explain import (
 )
 from bench.machine import describe
 from tasks import get
-from tasks.explain_cli import explain_run
+from tasks.explain_cli import explain_run, validation_loss
 from tasks.sysid import true_poles
 
 
@@ -55,21 +55,13 @@ def train(task_name, params, settings, epochs, decay_at=()):
     return run, time.perf_counter() - t0
 
 
-def mse_loss(run):
-    u, y = (t.double() for t in run.val_set)
-
-    def loss(net):
-        return float((net.readout(net.run(u)) - y).pow(2).mean())
-
-    return loss
-
-
 def ablation_rows(net, run, counts, draws):
     resp = responses(net)
+    loss = validation_loss(run, net)
     rows = {}
     for metric in ("delta", "amplitude"):
-        a = ablation(net, resp.ranking(metric).tolist(), mse_loss(run), counts, draws=draws,
-                     metric=metric)
+        a = ablation(net, resp.ranking(metric).tolist(), loss, counts, draws=draws,
+                     metric=metric, loss_name="validation loss of the task")
         rows[metric] = a.to_dict()
     return rows
 
@@ -147,6 +139,10 @@ def check_smnist(out: Path, epochs: int) -> dict:
             "stable_points": len(exp.attractors.stable)}
 
 
+STAGES = {"sysid": (check_sysid, 600, 40), "flipflop": (check_flipflop, 12, 3),
+          "smnist": (check_smnist, 10, 2)}  # name: (check, epochs, epochs with --quick)
+
+
 def _ablation_table(name, rows) -> list[str]:
     lines = []
     for metric, a in rows.items():
@@ -161,30 +157,53 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--quick", action="store_true", help="fewer epochs (a smoke run)")
+    parser.add_argument("--stages", default=",".join(STAGES),
+                        help="the stages to run, comma-separated; the others keep the figures "
+                             "of the last run in OUT/explain_checks.json")
     args = parser.parse_args(argv)
     quick = args.quick
-    t0 = time.perf_counter()
-    result = {"machine": f"{describe()}; torch {torch.__version__}, "
-                         f"{torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}"}
+    wanted = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = sorted(set(wanted) - set(STAGES))
+    if unknown:
+        parser.error(f"unknown stages {', '.join(unknown)}; known: {', '.join(STAGES)}")
+    machine = (f"{describe()}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+               f"load {os.getloadavg()[0]:.1f}")
     args.out.mkdir(parents=True, exist_ok=True)
-    stages = (("sysid", check_sysid, 40 if quick else 600),
-              ("flipflop", check_flipflop, 3 if quick else 12),
-              ("smnist", check_smnist, 2 if quick else 10))
-    for name, check, epochs in stages:  # saved after each: a long run keeps what it measured
-        result[name] = check(args.out, epochs)
+    saved = args.out / "explain_checks.json"
+    result = json.loads(saved.read_text()) if saved.is_file() else {}
+    old_machine = result.pop("machine", None)  # a file of one whole run: its stages share it
+    for stage in STAGES:
+        if stage in result:
+            result[stage].setdefault("machine", old_machine)
+            result[stage].setdefault("load_after", result.get("load_after"))
+    for key in ("total_seconds", "load_after"):
+        result.pop(key, None)
+    missing = [s for s in STAGES if s not in wanted and s not in result]
+    if missing:
+        parser.error(f"{saved} has no figures of {', '.join(missing)}: run those stages too")
+    for name in wanted:  # saved after each: a long run keeps what it measured
+        check, epochs, quick_epochs = STAGES[name]
+        t0 = time.perf_counter()
+        result[name] = check(args.out, quick_epochs if quick else epochs)
+        result[name]["machine"] = machine
+        result[name]["stage_seconds"] = time.perf_counter() - t0
+        result[name]["load_after"] = os.getloadavg()[0]
         print(json.dumps(result[name], indent=1, default=str), flush=True)
-        result["total_seconds"] = time.perf_counter() - t0
-        result["load_after"] = os.getloadavg()[0]
-        (args.out / "explain_checks.json").write_text(json.dumps(result, indent=2, default=str))
+        saved.write_text(json.dumps(result, indent=2, default=str))
     write_markdown(result, args.out)
     return result
 
 
 def write_markdown(result: dict, out: Path) -> None:
     s, f, m = result["sysid"], result["flipflop"], result["smnist"]
-    lines = ["# Explain checks", "", "Command: `python -m bench.explain_checks`", "",
-             f"Machine: {result['machine']} (load average after: {result['load_after']:.1f})",
-             "", "## sysid: linearised poles of a trained LSTM (N = 8) against the true poles", "",
+    lines = ["# Explain checks", "", "Command: `python -m bench.explain_checks` (a stage alone: "
+             "`--stages flipflop`, the others kept from the last run)", "",
+             "Machines, per stage:", ""]
+    for name in STAGES:
+        r = result[name]
+        after = "" if r.get("load_after") is None else f", load average after {r['load_after']:.1f}"
+        lines.append(f"- {name}: {r['machine']}{after}")
+    lines += ["", "## sysid: linearised poles of a trained LSTM (N = 8) against the true poles", "",
              f"{s['epochs']} epochs ({s['train_seconds']:.0f} s), validation MSE "
              f"{s['validation_mse']:.4g} (targets scaled to unit variance).", "",
              "| true pole | nearest linearised pole | distance |", "|---|---|---|"]
@@ -219,7 +238,9 @@ def write_markdown(result: dict, out: Path) -> None:
               + ", ".join(f"{k} {v:.1f} s" for k, v in f["method_seconds"].items()) + ").",
               "", f"SMNIST LSTM (N = 64, {m['epochs']} epochs on the digits, cross-entropy "
               f"{m['validation_cross_entropy']:.3f}): report in explain/smnist_lstm.html.", "",
-              f"Total {result['total_seconds']:.0f} s."]
+              "Ablation losses are the task's validation loss (MSE of the scaled targets for "
+              "sysid and flipflop). The winners of real studies, and the ranking against "
+              "single-unit ablation: explain_winners.md."]
     (out / "explain_checks.md").write_text("\n".join(lines) + "\n")
 
 

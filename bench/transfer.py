@@ -23,8 +23,8 @@ task, and sources are tune parts, targets report parts). The rules that fit noth
 median_w1, the one-epoch top-K) are there for scale.
 
 Usage: python -m bench.transfer [--seeds 50] [--budgets 1,2,3,5,10] [--splits all]
-       [--tasks smnist,charrnn,signal] [--smnist PATH] [--charrnn PATH] [--signal PATH]
-       [--out bench/results]
+       [--rules RULE,...] [--tasks smnist,charrnn,signal] [--smnist PATH] [--charrnn PATH]
+       [--signal PATH] [--out bench/results]
 Writes transfer.{md,json,png}.
 """
 
@@ -43,7 +43,9 @@ import optuna
 from bench import anytime as at
 
 RULES = ("none", "median_w1", "top_k_1epoch", "aelle_pre", "aelle_pre_e0",
-         "aelle_pre_e0_median", "hp_pre_e0", "hp_pre_e0_median", "curve_pre")
+         "aelle_pre_e0_median", "hp_pre_e0", "hp_pre_e0_median", "curve_pre",
+         # the joint model on the same source networks, with and without each input
+         "joint_curve", "joint_nohp", "joint_nospec", "screen_top_k_spec", "screen_top_k_hp")
 BUDGETS = (1, 2, 3, 5, 10)
 
 
@@ -95,19 +97,27 @@ def splits(pops: dict[str, at.Population], which: str = "all") -> list[Split]:
     return [s for s in out if s.target and any(n.complete for n in s.source)]
 
 
-def rules_for(split: Split) -> list[str]:
-    """The transfer rules; the curve predictor only where source and target record the same
-    number of epochs (its input has that length)."""
+CURVE_INPUT = ("curve_pre", "joint_curve", "joint_nohp", "joint_nospec", "screen_top_k_spec",
+               "screen_top_k_hp")  # models whose input holds the loss curve at every epoch
+
+
+def rules_for(split: Split, rules: tuple[str, ...] = RULES) -> list[str]:
+    """The transfer rules; those whose model reads the loss curve only where source and target
+    record the same number of epochs (its input has that length)."""
     same = {len(n.values) for n in split.source if n.complete} == {split.target_pop.epochs + 1}
-    return [r for r in RULES if r != "curve_pre" or same]
+    # a joint pruner compares its predictions with the study's final values, which another
+    # task gives in other units; its screens only rank the predictions, and stay
+    return [r for r in rules if (r not in CURVE_INPUT or same)
+            and not (split.calibrate and r.startswith("joint_"))]
 
 
-def run(split: Split, seeds: range, budgets: tuple, retrain_every: int, top_k: int) -> dict:
+def run(split: Split, seeds: range, budgets: tuple, retrain_every: int, top_k: int,
+        rules: tuple[str, ...] = RULES) -> dict:
     pop = split.target_pop
     ctx = at.Context(pop.task, pop.epochs, pop.settings, split.source, retrain_every, top_k,
                      calibrate=split.calibrate)
     start = time.perf_counter()
-    result = at.evaluate(split.target, rules_for(split), seeds, budgets, ctx,
+    result = at.evaluate(split.target, rules_for(split, rules), seeds, budgets, ctx,
                          log=lambda s: print(f"{split.name} {s}", flush=True))
     return {"name": split.name, "group": split.group, "calibrate": split.calibrate,
             "population": pop.path, "source_networks": [[n.task, n.index] for n in split.source],
@@ -115,13 +125,13 @@ def run(split: Split, seeds: range, budgets: tuple, retrain_every: int, top_k: i
             "described": split.describe(), "seconds": time.perf_counter() - start, **result}
 
 
-def pooled(results: list[dict], budgets: tuple) -> dict:
+def pooled(results: list[dict], budgets: tuple, order: tuple[str, ...] = RULES) -> dict:
     """Per group and rule, the mean over its splits of the mean regret at each budget, and the
     mean of their standard errors' squares' root over the splits (splits are independent)."""
     out: dict[str, dict] = {}
     for group in dict.fromkeys(r["group"] for r in results):
         rs = [r for r in results if r["group"] == group]
-        rules = [x for x in RULES if all(x in r["rules"] for r in rs)]
+        rules = [x for x in order if all(x in r["rules"] for r in rs)]
         out[group] = {}
         for x in rules:
             m = np.array([r["rules"][x]["mean"] for r in rs])
@@ -160,7 +170,7 @@ def markdown(results: list[dict], groups: dict, args, command: str, seconds: flo
                   f"{res['described']}; regret scale: best {s['best']:.4f}, median "
                   f"{s['median']:.4f}" + ("; calibrated cut" if res["calibrate"] else "")
                   + ".", "", *at.regret_table(res["rules"], b), ""]
-    lines += ["## Rules", "", *at.rule_lines(RULES), "",
+    lines += ["## Rules", "", *at.rule_lines(args.rules), "",
               f"Whole run: {seconds:.0f} s on one torch thread."]
     return "\n".join(lines) + "\n"
 
@@ -205,6 +215,8 @@ def main(argv=None) -> int:
     ap.add_argument("--splits", default="all", help="split names or prefixes, comma-separated")
     ap.add_argument("--retrain-every", type=int, default=8)
     ap.add_argument("--top-k", type=int, default=3)
+    ap.add_argument("--rules", type=lambda v: tuple(r.strip() for r in v.split(",") if r.strip()),
+                    default=RULES, help="rules to run, comma-separated (default: all of RULES)")
     for task in ("smnist", "charrnn", "signal"):
         ap.add_argument(f"--{task}", type=Path, help=f"the {task} population (default: the "
                         "format with more networks; a task without one is left out)")
@@ -228,15 +240,19 @@ def main(argv=None) -> int:
     chosen = splits(pops, args.splits)
     if not chosen:
         raise SystemExit("no split is possible with the populations at hand")
-    results = [run(s, range(args.seeds), tuple(args.budgets), args.retrain_every, args.top_k)
-               for s in chosen]
-    groups = pooled(results, tuple(args.budgets))
+    unknown = [r for r in args.rules if r not in at.RULES]
+    if unknown:
+        raise SystemExit(f"unknown rules: {', '.join(unknown)}; known: {', '.join(at.RULES)}")
+    results = [run(s, range(args.seeds), tuple(args.budgets), args.retrain_every, args.top_k,
+                   args.rules) for s in chosen]
+    groups = pooled(results, tuple(args.budgets), args.rules)
     seconds = time.perf_counter() - start
     command = " ".join(["python -m bench.transfer", f"--seeds {args.seeds}",
                         f"--budgets {','.join(map(str, args.budgets))}",
                         f"--retrain-every {args.retrain_every}", f"--top-k {args.top_k}",
                         *(f"--{t} {p.path}" for t, p in pops.items())]
                        + ([f"--splits {args.splits}"] if args.splits != "all" else [])
+                       + ([f"--rules {','.join(args.rules)}"] if args.rules != RULES else [])
                        + ([f"--tasks {args.tasks}"] if args.tasks != "smnist,charrnn,signal"
                           else []))
     args.out.mkdir(parents=True, exist_ok=True)
