@@ -528,17 +528,25 @@ def top_k_study(pool: list[Net], seed: int, budget: float, k: int, epochs: int) 
         if len(net.values) > 1 and math.isfinite(net.values[1]):
             first.append(net)
     first.sort(key=lambda n: n.values[1])
-    n_more = min(len(first), max(k, int((budget - spent) // rest) if rest else len(first)))
+    return finish_best(first, 2, k, rest, spent, budget, ran, start)
+
+
+def finish_best(ranked: list[Net], from_epoch: int, k: int, rest: float, spent: float,
+                budget: float, ran: list[int], start: float) -> dict:
+    """The end of a planned study: the networks of ``ranked`` (best first) trained on from
+    epoch ``from_epoch`` to the end, K or as many more as the budget left pays for at ``rest``
+    epochs each, until the budget is spent."""
+    n_more = min(len(ranked), max(k, int((budget - spent) // rest) if rest else len(ranked)))
     events = []
-    for net in first[:n_more]:
-        c = sum(net.cost[2:])
+    for net in ranked[:n_more]:
+        c = sum(net.cost[from_epoch:])
         if spent + c > budget:
             break
         spent += c
         if net.complete:
             events.append((spent, net.final))
-    return {"events": events, "spent": spent, "trials": len(first), "pruned":
-            len(first) - len(events), "exhausted": False, "nearest": [], "networks": ran,
+    return {"events": events, "spent": spent, "trials": len(ranked), "pruned":
+            len(ranked) - len(events), "exhausted": False, "nearest": [], "networks": ran,
             "seconds": time.perf_counter() - start}
 
 
@@ -585,18 +593,7 @@ def screen_top_k_study(pool: list[Net], seed: int, budget: float, ctx: Context, 
                 ctx._models[key] = float(model.predict(row)[0])
             first.append((ctx._models[key], net))
     first.sort(key=lambda p: p[0])
-    n_more = min(len(first), max(k, int((budget - spent) // rest)))
-    events = []
-    for _, net in first[:n_more]:
-        c = sum(net.cost[1:])
-        if spent + c > budget:
-            break
-        spent += c
-        if net.complete:
-            events.append((spent, net.final))
-    return {"events": events, "spent": spent, "trials": len(first), "pruned":
-            len(first) - len(events), "exhausted": False, "nearest": [], "networks": ran,
-            "seconds": time.perf_counter() - start}
+    return finish_best([net for _, net in first], 1, k, rest, spent, budget, ran, start)
 
 
 # ---- regret
