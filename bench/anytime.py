@@ -344,8 +344,10 @@ RULES: dict[str, Rule] = {
 def _joint(kind: str, **options):
     """The joint pruner over the pre-trained model ``kind`` (joint_spec_hp, joint_spec,
     joint_hp, joint_curve: which features beside the loss curve it reads)."""
+    then = options.pop("then", None)
+
     def build(ctx: Context, seed: int):
-        from aelle.pruners._joint import JointPruner
+        from aelle.pruners._joint import JointPruner, curve_pruner
         from bench.predictors import hp_features
 
         cache = ctx._models.setdefault("hp_of", {})
@@ -356,7 +358,8 @@ def _joint(kind: str, **options):
                 cache[key] = hp_features(ctx.task, p, ctx.settings)
             return cache[key]
 
-        return JointPruner(ctx.model(kind), hp_of=hp_of, **options)
+        return JointPruner(ctx.model(kind), hp_of=hp_of, **options,
+                           then=None if then is None else curve_pruner(then))
     return build
 
 
@@ -407,6 +410,17 @@ RULES.update({
     "joint_k3": _joint_rule("joint_spec_hp", "joint, the 3rd best estimate as the cut", k=3),
     "joint_a05": _joint_rule("joint_spec_hp", "joint, 5 % lower bound", alpha=0.05),
     "joint_a25": _joint_rule("joint_spec_hp", "joint, 25 % lower bound", alpha=0.25),
+    "joint_s10_nohp_sh": _joint_rule("joint_spec", "joint_s10_nohp at epoch 0, then "
+                                     "SuccessiveHalving (min resource 1) decides",
+                                     screen_top=0.1, then="successive_halving"),
+    "joint_s10_nohp_median": _joint_rule("joint_spec", "joint_s10_nohp at epoch 0, then "
+                                         "Median (warm-up 1) decides", screen_top=0.1,
+                                         then="median"),
+    "joint_nohp_sh": _joint_rule("joint_spec", "joint_nohp at epoch 0 (its lower bound "
+                                 "against the best estimate), then SuccessiveHalving",
+                                 then="successive_halving"),
+    "joint_s10_sh": _joint_rule("joint_spec_hp", "joint_s10 at epoch 0, then "
+                                "SuccessiveHalving", screen_top=0.1, then="successive_halving"),
     "joint_stack": _joint_rule("joint_spec_hp", "joint, stacked on the study's completed "
                                "trials (affine map and residuals, from 8 on)", learn="stack"),
 })

@@ -18,6 +18,8 @@ hyperparameters), that prunes only when it is confident.
   that best share of the step-0 predictions so far. ``learn``: "none" keeps the carried model
   as it is; "stack" refits, on the study's completed trials, an affine map from the carried
   prediction to the final and the residual quantiles (from ``stack_from`` completed trials on).
+  ``then``: a learning-curve pruner that decides from step 1 on instead, the joint model
+  screening at step 0 only (its later predictions are still made, as the study's estimates).
 """
 
 from __future__ import annotations
@@ -196,7 +198,7 @@ class JointPruner(BasePruner):
                  screen: bool = True, screen_top: float = 1.0, learn: str = "none",
                  stack_from: int = 8,
                  hp_of: Callable[[dict], np.ndarray] | None = None,
-                 store: SpectrumStore | None = None):
+                 store: SpectrumStore | None = None, then: BasePruner | None = None):
         if not isinstance(model, JointModel) or not model.models:
             raise ValueError("model must be a fitted JointModel")
         if model.use_hp and hp_of is None:
@@ -216,6 +218,9 @@ class JointPruner(BasePruner):
         self._history: dict[int, dict[int, float]] = {}  # trial -> step -> prediction
         self._stack: tuple[float, float, dict] | None = None
         self._stacked_on = 0
+        if then is not None and not isinstance(then, BasePruner):
+            raise ValueError(f"then must be an Optuna pruner, got {type(then).__name__}")
+        self.then = then
 
     def _predict(self, study, trial: FrozenTrial, step: int) -> float:
         iv = trial.intermediate_values
@@ -262,6 +267,8 @@ class JointPruner(BasePruner):
             if res[near].size >= self.stack_from:
                 margin = float(np.quantile(res[near], self.alpha))
         self._latest[trial.number] = pred
+        if self.then is not None and step >= 1:
+            return self.then.prune(study, trial)
         if study.direction != StudyDirection.MINIMIZE:
             return False  # the model predicts losses
         if step == 0 and self.screen_top < 1.0:
@@ -302,15 +309,28 @@ def shipped(path=None) -> dict[str, JointModel]:
 
 def joint_pruner(task: str | None = None, *, k: int = 1, alpha: float | None = None,
                  screen: bool = True, screen_top: float = 1.0, learn: str = "none",
-                 stack_from: int = 8, model_path: str | None = None,
+                 stack_from: int = 8, then: str | None = None, model_path: str | None = None,
                  store: SpectrumStore | None = None) -> BasePruner:
     """``make("joint", task=...)``: the :class:`JointPruner` over the shipped model of ``task``
     (a zoo task: smnist, signal, charrnn), reading the epoch-0 spectrum from ``store`` (default:
     the trial's user attributes, where :func:`aelle.pruners.report_spectrum` puts it); for a
     task the model has never seen, Optuna's SuccessiveHalvingPruner (min_resource 1), the
-    strongest pruner of the equal-compute benchmark (bench/results/anytime_smnist.md)."""
+    strongest pruner of the equal-compute benchmark (bench/results/anytime_smnist.md).
+    ``then`` ("median", "successive_halving"): that pruner decides from epoch 1 on, the joint
+    model screening at epoch 0 only (for an unseen task, it decides alone)."""
     table = shipped(model_path)
+    after = None if then is None else curve_pruner(then)
     if task not in table:
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+        return after or optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
     return JointPruner(table[task], k=k, alpha=alpha, screen=screen, screen_top=screen_top,
-                       learn=learn, stack_from=stack_from, store=store)
+                       learn=learn, stack_from=stack_from, store=store, then=after)
+
+
+THEN = {"median": lambda: optuna.pruners.MedianPruner(n_warmup_steps=1),
+        "successive_halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=1)}
+
+
+def curve_pruner(name: str) -> BasePruner:
+    """The learning-curve pruner ``then`` names: Optuna's Median (warm-up 1: from epoch 1)
+    or SuccessiveHalving (min resource 1)."""
+    return THEN[check_choice("then", name, tuple(THEN))]()

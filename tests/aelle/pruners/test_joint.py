@@ -122,3 +122,25 @@ def test_bad_options_are_refused(model):
         JointPruner(model, learn="finetune")
     with pytest.raises(ValueError, match="k"):
         JointPruner(model, k=0)
+
+
+class Always(optuna.pruners.BasePruner):
+    def prune(self, study, trial):
+        return True
+
+
+def test_then_decides_from_epoch_1_and_the_model_screens_epoch_0(model):
+    rng = np.random.default_rng(5)
+    study = optuna.create_study(pruner=JointPruner(model, then=Always()))
+    assert run(study, -0.8, rng) == (True, 1)     # passes the screen, the curve pruner stops it
+    lenient = optuna.create_study(pruner=JointPruner(model, screen=False,
+                                                     then=optuna.pruners.NopPruner()))
+    run(lenient, -0.8, rng)
+    assert run(lenient, 0.9, rng) == (False, EPOCHS)  # the joint model alone stops it at 1
+    screened = optuna.create_study(pruner=JointPruner(model, then=optuna.pruners.NopPruner()))
+    run(screened, -0.8, rng)
+    assert run(screened, 0.9, rng) == (True, 0)
+    assert isinstance(make("joint", task="my_plugin", then="median"), optuna.pruners.MedianPruner)
+    assert make("joint", task="smnist", then="successive_halving").then is not None
+    with pytest.raises(ValueError, match="then must be one of"):
+        make("joint", task="smnist", then="hyperband")
