@@ -79,7 +79,13 @@ def run_study(spec: dict, workers: int, out: Path) -> dict:
         with local_coordinator(settings) as url, Client(url, user) as client:
             client.submit(spec)
             t0 = time.perf_counter()
-            codes = [p.wait() for p in spawn_workers(url, worker, workers)]
+            procs = spawn_workers(url, worker, workers)
+            try:
+                codes = [p.wait() for p in procs]
+            finally:  # interrupted: no worker outlives its coordinator
+                for p in procs:
+                    if p.poll() is None:
+                        p.terminate()
             study_s = time.perf_counter() - t0
             if any(codes):
                 raise RuntimeError(f"a worker of {name} exited with {codes}")
