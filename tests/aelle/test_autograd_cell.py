@@ -200,7 +200,9 @@ def test_a_declared_step_gets_the_jacobian_of_an_independent_autograd(module, st
             lambda xx, s_b=s_b: module.aelle_step(s_b, xx)[:n], x_b)
         torch.testing.assert_close(j[0, b], j_ref, rtol=0, atol=JAC_ATOL)
         torch.testing.assert_close(jx[0, b], jx_ref, rtol=0, atol=JAC_ATOL)
-        torch.testing.assert_close(s_new[0, b], module.aelle_step(s_b, x_b), rtol=0, atol=0)
+        # the batched step against one sample's: the same up to rounding (the kernels differ)
+        torch.testing.assert_close(s_new[0, b], module.aelle_step(s_b, x_b), rtol=0,
+                                   atol=JAC_ATOL)
         # and central finite differences, which know nothing of autograd
         eps = 1e-6
         fd = torch.stack([(f(s_b[:n] + eps * e) - f(s_b[:n] - eps * e)) / (2 * eps)
