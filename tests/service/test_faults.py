@@ -21,17 +21,18 @@ from tests.service.support import (
     USER,
     WORKER,
     lease,
+    patient_settings,
     report,
     result,
-    service_settings,
     study,
 )
 
 
 @pytest.fixture
 def locked_client(tmp_path):
-    """A coordinator whose SQLite file another process can lock: it waits 0.2 s, not 30."""
-    settings = service_settings(f"sqlite:///{tmp_path}/aelle.db", sqlite_timeout=0.2)
+    """A coordinator whose SQLite file another process can lock: it waits 0.2 s, not 30; its
+    leases outlive a loaded machine's retries (a 3 s grace period let the sweep take them)."""
+    settings = patient_settings(f"sqlite:///{tmp_path}/aelle.db", sqlite_timeout=0.2)
     with TestClient(create_app(settings)) as c:
         yield c, f"{tmp_path}/aelle.db"
 
@@ -75,7 +76,7 @@ def test_a_locked_sqlite_file_is_503_with_retry_after_on_every_writing_route(loc
     # and the model's refit, can still make one attempt a 503)
     assert retried(lambda: report(client, got, epoch=1)).status_code == 200
     done = retried(lambda: result(client, got, value=0.5))
-    assert done.json()["state"] == "complete", done.text
+    assert done.status_code == 200 and done.json()["state"] == "complete", done.text
 
 
 def refuse_writes(monkeypatch, coordinator, table: str, kind: str = "insert",
