@@ -171,13 +171,6 @@ def main(argv=None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     saved = args.out / "explain_checks.json"
     result = json.loads(saved.read_text()) if saved.is_file() else {}
-    old_machine = result.pop("machine", None)  # a file of one whole run: its stages share it
-    for stage in STAGES:
-        if stage in result:
-            result[stage].setdefault("machine", old_machine)
-            result[stage].setdefault("load_after", result.get("load_after"))
-    for key in ("total_seconds", "load_after"):
-        result.pop(key, None)
     missing = [s for s in STAGES if s not in wanted and s not in result]
     if missing:
         parser.error(f"{saved} has no figures of {', '.join(missing)}: run those stages too")

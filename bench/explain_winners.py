@@ -34,12 +34,12 @@ import torch
 
 from aelle.cli import main as aelle
 from aelle.client import Client
-from aelle.explain import ablate, ablation, network_of, responses
+from aelle.explain import ablate, ablation, responses
 from bench.machine import describe
 from service.config import ServiceSettings
 from service.local import local_coordinator, spawn_workers, torch_threads_for_the_coordinator
 from tasks.artifacts import load_trial_run, unpack
-from tasks.explain_cli import READOUTS, validation_loss
+from tasks.explain_cli import network_of_run, validation_loss
 
 RESULTS = Path(__file__).parent / "results"
 DRAWS = 20
@@ -116,13 +116,11 @@ def run_study(spec: dict, workers: int, out: Path) -> dict:
             "winner": {"number": number, "value": best["value"], "params": stored.params},
             "served_matches_written": served.get("title") == local["title"],
             "method_seconds": local["seconds"], "report": local,
-            "ablation": ablation_check(run)}
+            "ablation": ablation_check(run, task)}
 
 
-def ablation_check(run) -> dict | None:
-    model = run.model
-    readout = next(getattr(model, n) for n in READOUTS if hasattr(model, n))
-    net = network_of(model, readout)
+def ablation_check(run, task_name: str) -> dict | None:
+    net = network_of_run(run, task_name)
     loss = validation_loss(run, net)
     if loss is None:
         return None

@@ -73,13 +73,7 @@ def explain_run(task_name: str, params: dict, run: TrialRun, value: float | None
                 **kwargs) -> Explanation:
     """Every method on the trained network of ``run``, probed by its spectrum probe; ``meta``
     adds to what the report says of the network, ``kwargs`` go to :func:`explain`."""
-    model = _model(run, task_name)
-    readout = next((getattr(model, n) for n in READOUTS
-                    if isinstance(getattr(model, n, None), nn.Linear)), None)
-    if readout is None:
-        raise CommandError(f"the {task_name} model has no linear readout "
-                           f"({' or '.join(READOUTS)}) to explain")
-    net = network_of(model, readout)
+    net = network_of_run(run, task_name)
     probe = run.spectrum_probe()
     true_poles = None
     kwargs.setdefault("decision", "sign" if task_name == "flipflop" else "argmax")
@@ -96,6 +90,18 @@ def explain_run(task_name: str, params: dict, run: TrialRun, value: float | None
             kwargs["loss"], kwargs["loss_name"] = task_loss, "validation loss of the task"
     return explain(net, probe.inputs.cpu(), probe.warmup, title=title, meta=meta,
                    true_poles=true_poles, **kwargs)
+
+
+def network_of_run(run: TrialRun, task_name: str) -> Network:
+    """The Network of the run's trained module and its linear readout; CommandError saying
+    why where it has none."""
+    model = _model(run, task_name)
+    readout = next((getattr(model, n) for n in READOUTS
+                    if isinstance(getattr(model, n, None), nn.Linear)), None)
+    if readout is None:
+        raise CommandError(f"the {task_name} model has no linear readout "
+                           f"({' or '.join(READOUTS)}) to explain")
+    return network_of(model, readout)
 
 
 ABLATION_EXAMPLES = 2048
