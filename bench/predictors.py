@@ -25,7 +25,6 @@ capacity makes of the loss curve, or of the hyperparameters alone.
 from __future__ import annotations
 
 import hashlib
-import math
 
 import numpy as np
 import torch
@@ -36,35 +35,13 @@ from aelle.model import AeLLEConfig, _mlp, _Normalisation
 from aelle.pruners import PrunerHooks, SpectrumPruner, SpectrumStore, TrainingData
 from aelle.pruners._base import Scorer
 from aelle.pruners._decision import cut_of, worse
-
-# every architecture the tasks train, for the shared one-hot (CharRNN is an LSTM, the signal
-# task's network is the FORCE rate network)
-ARCHITECTURES = ("lstm", "gru", "rnn", "asrnn", "cornn", "lipschitz", "noisy", "lem", "force")
-TASK_ARCH = {"charrnn": "lstm", "signal": "force"}
-INIT_SCALE = {"charrnn": "p", "signal": "g"}  # smnist: p_<arch>
-HP_FEATURES = (*(f"arch={a}" for a in ARCHITECTURES), "log init scale", "log2 hidden",
-               "log10 lr", "dropout")
-
-
-def hp_features(task: str, params: dict, settings: dict | None = None) -> np.ndarray:
-    """The hyperparameters of a network of ``task`` in the space :data:`HP_FEATURES` names:
-    the architecture one-hot, the log of the initialisation scale (SMNIST's p of the
-    architecture, CharRNN's p, the signal network's gain g), log2 of the hidden size and log10
-    of the learning rate (a parameter, else the task's setting; 0 where the task has none) and
-    the dropout (0 where none). ``settings``: the population's task settings, which fix what
-    the parameters do not."""
-    from tasks.registry import get
-
-    resolved = get(task).settings(dict(settings or {})).to_dict()
-    arch = params["arch"] if task == "smnist" else TASK_ARCH[task]
-    scale = params[f"p_{arch}"] if task == "smnist" else params[INIT_SCALE[task]]
-    hidden = params.get("hidden", resolved.get("hidden"))
-    lr = params.get("lr", resolved.get("lr"))
-    onehot = [float(arch == a) for a in ARCHITECTURES]
-    return np.array([*onehot, math.log(float(scale)),
-                     math.log2(float(hidden)) if hidden else 0.0,
-                     math.log10(float(lr)) if lr else 0.0,
-                     float(params.get("dropout", 0.0))])
+from tasks.hyperparameters import (  # noqa: F401  (the benchmarks' names for them)
+    ARCHITECTURES,
+    HP_FEATURES,
+    INIT_SCALE,
+    TASK_ARCH,
+    hp_features,
+)
 
 
 def curve_features(values, step: int, epochs: int) -> np.ndarray:
