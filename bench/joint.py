@@ -53,8 +53,12 @@ def fit(nets, epochs: int, *, use_spectrum: bool = True, use_hp: bool = False,
     if len(finals) < 10:
         raise ValueError(f"need at least 10 completed networks to fit, got {len(finals)}")
     cap = float(np.quantile(finals, cap_quantile))
+    ks = {n.settings.get("spectrum_k") for n in nets}
     model = JointModel(epochs, use_spectrum=use_spectrum, use_hp=use_hp, alpha=alpha,
-                       seed=seed, tasks=tuple(sorted({n.task for n in nets})), cap=cap)
+                       seed=seed, tasks=tuple(sorted({n.task for n in nets})), cap=cap,
+                       # a population of leading exponents only: a study's longer spectrum
+                       # is read as far as that
+                       spectrum_k=ks.pop() if len(ks) == 1 else None)
     return model.fit(*rows(model, nets, cap))
 
 

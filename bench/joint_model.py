@@ -1,7 +1,9 @@
-"""Fit the joint pruner's shipped model (``aelle/data/joint_v1.pkl``): one
-:class:`aelle.pruners.JointModel` per zoo task, on the epoch-0 spectrum and the loss curve (no
-hyperparameters: they mean nothing across tasks and architectures), cross-fitted on the "tune"
-part of the task's recorded population only, so that the replay's report parts stay unseen.
+"""Fit the joint pruner's shipped models (``aelle/data/joint_v2.pkl``): per zoo task, one
+:class:`aelle.pruners.JointModel` on the hyperparameters and the loss curve ("hp": for a study
+over the task's own search space) and one on the epoch-0 spectrum and the loss curve
+("spectrum": for any other space, where the parameters mean something else), each
+cross-fitted on the "tune" part of the task's recorded population only, so that the replay's
+report parts stay unseen.
 
 Usage: python -m bench.joint_model [--smnist PATH] [--signal PATH] [--charrnn PATH] [--out PATH]
 """
@@ -30,7 +32,9 @@ def main(argv=None) -> int:
     for task in ("smnist", "signal", "charrnn"):
         pop = load(task, getattr(args, task))
         tune = pop.part("tune")
-        models[task] = joint.fit(tune, pop.epochs, use_spectrum=True, use_hp=False)
+        models[task] = {m.inputs: m for m in (
+            joint.fit(tune, pop.epochs, use_spectrum=False, use_hp=True),
+            joint.fit(tune, pop.epochs, use_spectrum=True, use_hp=False))}
         print(f"{task}: {pop.path}, {len(tune)} tune networks "
               f"({sum(n.complete for n in tune)} complete), {pop.epochs} epochs")
     blob = dumps_table(models)

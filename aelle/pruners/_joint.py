@@ -15,15 +15,25 @@ hyperparameters), that prunes only when it is confident.
   worse than the ``k``-th best estimate of the study (completed trials' finals and the latest
   point prediction of every other trial it has seen); at step 0 (``screen``) before any
   training epoch, where ``screen_top`` < 1 also prunes a trial whose step-0 prediction is not in
-  that best share of the step-0 predictions so far. ``learn``: "none" keeps the carried model
-  as it is; "stack" refits, on the study's completed trials, an affine map from the carried
-  prediction to the final and the residual quantiles (from ``stack_from`` completed trials on).
-  ``then``: a learning-curve pruner that decides from step 1 on instead, the joint model
-  screening at step 0 only (its later predictions are still made, as the study's estimates).
+  that best share of the step-0 predictions so far, and ``screen_quantile`` one whose step-0
+  prediction is worse than that quantile of the model's own out-of-fold step-0 predictions on
+  the networks it was fitted on (a fixed cut, from the study's first trial on; with
+  ``screen_records`` a trial also passes whose step-0 prediction beats every earlier one of
+  the study, from the ``screen_warmup``-th on). Without a quantile, ``screen_warmup`` prunes
+  the study's first trials at step 0 whatever their prediction, so that the share is taken
+  among that many screened configurations before any trains. ``learn``: "none" keeps the
+  carried model as it is; "stack" refits, on the study's completed trials, an affine map from
+  the carried prediction to the final and the residual quantiles (from ``stack_from``
+  completed trials on).
+  ``then``: a learning-curve pruner that decides from step 1 on instead (Optuna's NopPruner:
+  a trial that passes the screen trains to the end), the joint model screening at step 0 only
+  (its later predictions are still made, as the study's estimates).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import io
 import lzma
@@ -56,11 +66,13 @@ def log_loss(value) -> float:
 
 
 def joint_features(spectrum, values, step: int, epochs: int, hp=None, *, dim: int = 16,
-                   use_spectrum: bool = True) -> np.ndarray:
-    """See the module docstring. ``values``: the trial's values at steps 0..step."""
+                   use_spectrum: bool = True, spectrum_k: int | None = None) -> np.ndarray:
+    """See the module docstring. ``values``: the trial's values at steps 0..step;
+    ``spectrum_k``: read only the leading exponents of a longer spectrum (those a model was
+    fitted on)."""
     cols: list[float] = []
     if use_spectrum:
-        z = None if spectrum is None else np.asarray(spectrum, dtype=np.float64)
+        z = None if spectrum is None else np.asarray(spectrum, dtype=np.float64)[:spectrum_k]
         ok = z is not None and z.size > 0 and bool(np.isfinite(z).all())
         cols += interpolate([np.clip(z, -SPECTRUM_CLIP, SPECTRUM_CLIP)], dim)[0].tolist() if ok \
             else [SPECTRUM_CLIP] * dim
@@ -88,11 +100,20 @@ class JointModel:
     tasks: tuple[str, ...] = ()
     models: list = field(default_factory=list)
     residuals: dict = field(default_factory=dict)  # step -> sorted out-of-fold residuals
+    first: np.ndarray | None = None  # sorted out-of-fold step-0 predictions of the fitted nets
     cap: float = LOG_CAP
+    spectrum_k: int | None = None  # the leading exponents it reads (None: the whole spectrum)
+
+    @property
+    def inputs(self) -> str:
+        """What it reads beside the loss curve: "spectrum", "hp", "spectrum+hp" or "curve"."""
+        return "+".join([n for n, used in (("spectrum", self.use_spectrum),
+                                           ("hp", self.use_hp)) if used]) or "curve"
 
     def features(self, spectrum, values, step, hp=None) -> np.ndarray:
         return joint_features(spectrum, values, step, self.epochs, hp if self.use_hp else None,
-                              dim=self.dim, use_spectrum=self.use_spectrum)
+                              dim=self.dim, use_spectrum=self.use_spectrum,
+                              spectrum_k=self.spectrum_k)
 
     def fit(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, steps: np.ndarray
             ) -> JointModel:
@@ -121,6 +142,7 @@ class JointModel:
             self.models.append(m)
         res = y - oof
         self.residuals = {int(s): np.sort(res[steps == s]) for s in np.unique(steps)}
+        self.first = np.sort(oof[steps == 0])
         return self
 
     def predict(self, rows) -> np.ndarray:
@@ -143,6 +165,13 @@ class JointModel:
         s = min(self.residuals, key=lambda k: abs(k - step))
         return float(np.quantile(self.residuals[s], self.alpha if alpha is None else alpha))
 
+    def first_quantile(self, q: float) -> float:
+        """The ``q`` quantile of the out-of-fold step-0 predictions on the fitted networks: the
+        prediction a configuration must beat to be in the best ``q`` share of them."""
+        if self.first is None or not len(self.first):
+            raise RuntimeError("this JointModel has no step-0 predictions: refit it")
+        return float(np.quantile(self.first, q))
+
     # ---- shipping
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -154,7 +183,7 @@ class JointModel:
         return "joint-" + hashlib.sha256(pickle.dumps(self, protocol=4)).hexdigest()[:12]
 
 
-FORMAT = 1
+FORMAT = 2  # 2: JointModel.first and spectrum_k; a table of task -> inputs -> model
 CACHE_ROWS = 200_000
 
 
@@ -164,29 +193,36 @@ def _sklearn_version() -> str:
     return sklearn.__version__
 
 
-def loads(blob: bytes, source: str = "the joint model") -> dict[str, JointModel]:
-    """The task -> :class:`JointModel` table a shipped file holds; ValueError naming ``source``
-    when it is not one (truncated, another format, another scikit-learn)."""
+def loads(blob: bytes, source: str = "the joint model") -> dict[str, dict[str, JointModel]]:
+    """The task -> inputs -> :class:`JointModel` table a shipped file holds (inputs:
+    :attr:`JointModel.inputs`); ValueError naming ``source`` when it is not one (truncated,
+    another format, another scikit-learn)."""
     try:
         data = pickle.load(io.BytesIO(lzma.decompress(blob)))
     except Exception as e:
         raise ValueError(f"{source} is corrupt or not a joint model: {e}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{source}: expected a joint model of format {FORMAT}, got "
-                         f"{data.get('format') if isinstance(data, dict) else type(data)}")
+                         f"{data.get('format') if isinstance(data, dict) else type(data)}: "
+                         "refit it (python -m bench.joint_model)")
     if data.get("sklearn") != _sklearn_version():
         raise ValueError(f"{source} was saved with scikit-learn {data.get('sklearn')}, this is "
                          f"{_sklearn_version()}: refit it (python -m bench.joint_model)")
     models = data.get("models")
-    if not isinstance(models, dict) or not all(isinstance(m, JointModel)
-                                               for m in models.values()):
+    if not isinstance(models, dict) or not all(
+            isinstance(v, dict) and v and all(isinstance(m, JointModel) and m.inputs == k
+                                              for k, m in v.items())
+            for v in models.values()):
         raise ValueError(f"{source} holds no table of joint models")
     return models
 
 
-def dumps_table(models: dict[str, JointModel]) -> bytes:
+def dumps_table(models: dict[str, dict[str, JointModel] | JointModel]) -> bytes:
+    """A table of task -> inputs -> model (a task given one model: that model under its
+    inputs), as :func:`loads` reads it."""
+    table = {t: m if isinstance(m, dict) else {m.inputs: m} for t, m in models.items()}
     return lzma.compress(pickle.dumps({"format": FORMAT, "sklearn": _sklearn_version(),
-                                       "models": models}, protocol=4))
+                                       "models": table}, protocol=4))
 
 
 class JointPruner(BasePruner):
@@ -195,8 +231,9 @@ class JointPruner(BasePruner):
     ``screen``: whether it may prune at step 0 (on the untrained network alone)."""
 
     def __init__(self, model: JointModel, *, k: int = 1, alpha: float | None = None,
-                 screen: bool = True, screen_top: float = 1.0, learn: str = "none",
-                 stack_from: int = 8,
+                 screen: bool = True, screen_top: float = 1.0,
+                 screen_quantile: float | None = None, screen_warmup: int = 0,
+                 screen_records: bool = False, learn: str = "none", stack_from: int = 8,
                  hp_of: Callable[[dict], np.ndarray] | None = None,
                  store: SpectrumStore | None = None, then: BasePruner | None = None):
         if not isinstance(model, JointModel) or not model.models:
@@ -211,6 +248,10 @@ class JointPruner(BasePruner):
         self.screen_top = check_number("screen_top", screen_top, low=0.0, high=1.0,
                                        low_open=True)
         self._first: dict[int, float] = {}            # trial number -> step-0 prediction
+        self.screen_warmup = check_int("screen_warmup", screen_warmup, low=0)
+        self.screen_records = bool(screen_records)
+        self.cut0 = None if screen_quantile is None else model.first_quantile(check_number(
+            "screen_quantile", screen_quantile, low=0.0, high=1.0, low_open=True))
         self.learn = check_choice("learn", learn, ("none", "stack"))
         self.stack_from = check_int("stack_from", stack_from, low=2)
         self.hp_of, self.store = hp_of, store or TrialAttrStore()
@@ -227,9 +268,30 @@ class JointPruner(BasePruner):
         if any(s not in iv for s in range(step + 1)):
             raise KeyError(step)
         z0 = self.store.spectrum(study, trial, 0) if self.model.use_spectrum else None
-        hp = self.hp_of(trial.params) if self.model.use_hp else None
+        try:
+            hp = self.hp_of(trial.params) if self.model.use_hp else None
+        except ValueError:  # parameters the model cannot read: no prediction, no decision
+            raise KeyError(step) from None
         row = self.model.features(z0, [iv[s] for s in range(step + 1)], step, hp)
         return float(self.model.predict(row)[0])
+
+    def _firsts(self, study, number: int, pred: float) -> np.ndarray:
+        """The step-0 predictions of every trial of the study so far, this one's ``pred``
+        included (those of trials this process has not seen, after a restart, predicted
+        again)."""
+        self._first[number] = pred
+        for t in study.get_trials(deepcopy=False):
+            if t.number not in self._first and 0 in t.intermediate_values:
+                with contextlib.suppress(KeyError):  # its spectrum is not stored
+                    self._first[t.number] = self._estimate(study, t, 0)
+        return np.array(list(self._first.values()))
+
+    def _estimate(self, study, trial: FrozenTrial, step: int) -> float:
+        raw = self._predict(study, trial, step)
+        if self._stack is None:
+            return raw
+        a, b, _ = self._stack
+        return a * raw + b
 
     def _restack(self, study) -> None:
         done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -271,9 +333,19 @@ class JointPruner(BasePruner):
             return self.then.prune(study, trial)
         if study.direction != StudyDirection.MINIMIZE:
             return False  # the model predicts losses
-        if step == 0 and self.screen_top < 1.0:
-            self._first[trial.number] = pred
-            firsts = np.array(list(self._first.values()))
+        if step == 0 and self.cut0 is not None:
+            # the study's own record passes too: a study whose configurations all predict
+            # worse than the reference (other settings, other data) still trains some
+            if raw > self.cut0:
+                if not self.screen_records:
+                    return True
+                firsts = self._firsts(study, trial.number, pred)
+                if len(firsts) <= self.screen_warmup or pred > firsts.min():
+                    return True
+        elif step == 0 and (self.screen_top < 1.0 or self.screen_warmup):
+            firsts = self._firsts(study, trial.number, pred)
+            if len(firsts) <= self.screen_warmup:
+                return True
             if np.mean(firsts < pred) >= self.screen_top:
                 return True
         estimates = []
@@ -290,15 +362,23 @@ class JointPruner(BasePruner):
         return pred + margin > kth
 
 
-SHIPPED = "joint_v1.pkl"  # in aelle/data: bench.joint_model writes it
+SHIPPED = "joint_v2.pkl"  # in aelle/data: bench.joint_model writes it
 
 
-def shipped(path=None) -> dict[str, JointModel]:
-    """The pre-trained task -> :class:`JointModel` table shipped in the wheel (or at
+def shipped(path=None) -> dict[str, dict[str, JointModel]]:
+    """The pre-trained task -> inputs -> :class:`JointModel` table shipped in the wheel (or at
     ``path``); FileNotFoundError or ValueError saying what is wrong."""
+    return _wheel_table() if path is None else _read_table(Path(path))
+
+
+@functools.cache
+def _wheel_table() -> dict[str, dict[str, JointModel]]:
     from importlib import resources
 
-    source = resources.files("aelle") / "data" / SHIPPED if path is None else Path(path)
+    return _read_table(resources.files("aelle") / "data" / SHIPPED)
+
+
+def _read_table(source) -> dict[str, dict[str, JointModel]]:
     try:
         blob = source.read_bytes()
     except FileNotFoundError:
@@ -307,30 +387,67 @@ def shipped(path=None) -> dict[str, JointModel]:
     return loads(blob, str(source))
 
 
-def joint_pruner(task: str | None = None, *, k: int = 1, alpha: float | None = None,
-                 screen: bool = True, screen_top: float = 1.0, learn: str = "none",
-                 stack_from: int = 8, then: str | None = None, model_path: str | None = None,
-                 store: SpectrumStore | None = None) -> BasePruner:
+def choose(models: dict[str, JointModel], inputs: str, can_read_hp: bool, task: str
+           ) -> JointModel | None:
+    """The model of one task's table that ``inputs`` names; "auto": the model of the
+    hyperparameters where the study's can be read, else None (no shipped model beat the
+    learning-curve pruner there: bench/results/anytime_*_select.md)."""
+    check_choice("inputs", inputs, ("auto", "hp", "spectrum+hp", "spectrum", "curve"))
+    if inputs == "auto":
+        return models.get("hp") if can_read_hp else None
+    if inputs not in models:
+        raise ValueError(f"inputs: no shipped joint model of {task} reads {inputs!r}; there "
+                         f"are {', '.join(models)}")
+    if models[inputs].use_hp and not can_read_hp:
+        raise ValueError(f"inputs: {inputs!r} reads the hyperparameters, and this study's "
+                         "cannot be read (a search space other than the task's own): use "
+                         "inputs='spectrum'")
+    return models[inputs]
+
+
+def joint_pruner(task: str | None = None, *, inputs: str = "auto", k: int = 1,
+                 alpha: float | None = None, screen: bool = True, screen_top: float = 1.0,
+                 screen_quantile: float | None = 0.1, screen_warmup: int = 30,
+                 screen_records: bool = True, learn: str = "none", stack_from: int = 8,
+                 then: str | None = "none", model_path: str | None = None,
+                 store: SpectrumStore | None = None,
+                 hp_of: Callable[[dict], np.ndarray] | None = None) -> BasePruner:
     """``make("joint", task=...)``: the :class:`JointPruner` over the shipped model of ``task``
-    (a zoo task: smnist, signal, charrnn), reading the epoch-0 spectrum from ``store`` (default:
-    the trial's user attributes, where :func:`aelle.pruners.report_spectrum` puts it); for a
-    task the model has never seen, Optuna's SuccessiveHalvingPruner (min_resource 1), the
-    strongest pruner of the equal-compute benchmark (bench/results/anytime_smnist.md).
-    ``then`` ("median", "successive_halving"): that pruner decides from epoch 1 on, the joint
-    model screening at epoch 0 only (for an unseen task, it decides alone)."""
+    (a zoo task: smnist, signal, charrnn) that reads ``inputs`` beside the loss curve, the
+    epoch-0 spectrum from ``store`` (default: the trial's user attributes, where
+    :func:`aelle.pruners.report_spectrum` puts it).
+
+    The defaults are the rule that won the equal-compute replays (``joint_q10r30_hp``,
+    bench/results/anytime_*.md): the model of the hyperparameters and the untrained network's
+    validation loss ("auto", where ``hp_of`` maps a trial's parameters into the space the
+    model was fitted on) screens at epoch 0; a configuration passes when its prediction is in
+    the best 10 % of the model's out-of-fold predictions on its training networks, or, from the
+    30th configuration on, beats every earlier one of the study; a trial that passes trains to
+    the end (``then`` "none"; "median", "successive_halving": that pruner decides from epoch 1
+    on; None: the joint model's conformal rule does).
+
+    Where no shipped model applies (a task it has never seen; "auto" with parameters it cannot
+    read), Optuna's SuccessiveHalvingPruner (min_resource 1), the strongest learning-curve
+    pruner of those replays, or the ``then`` pruner when it is not "none"."""
     table = shipped(model_path)
     after = None if then is None else curve_pruner(then)
-    if task not in table:
-        return after or optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
-    return JointPruner(table[task], k=k, alpha=alpha, screen=screen, screen_top=screen_top,
-                       learn=learn, stack_from=stack_from, store=store, then=after)
+    model = None if task not in table else choose(table[task], inputs, hp_of is not None, task)
+    if model is None:
+        if after is None or isinstance(after, optuna.pruners.NopPruner):
+            return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+        return after
+    return JointPruner(model, k=k, alpha=alpha, screen=screen, screen_top=screen_top,
+                       screen_quantile=screen_quantile, screen_warmup=screen_warmup,
+                       screen_records=screen_records, learn=learn, stack_from=stack_from,
+                       store=store, then=after, hp_of=hp_of if model.use_hp else None)
 
 
-THEN = {"median": lambda: optuna.pruners.MedianPruner(n_warmup_steps=1),
+THEN = {"none": optuna.pruners.NopPruner,
+        "median": lambda: optuna.pruners.MedianPruner(n_warmup_steps=1),
         "successive_halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=1)}
 
 
 def curve_pruner(name: str) -> BasePruner:
-    """The learning-curve pruner ``then`` names: Optuna's Median (warm-up 1: from epoch 1)
-    or SuccessiveHalving (min resource 1)."""
+    """The learning-curve pruner ``then`` names: none (Optuna's NopPruner), Optuna's Median
+    (warm-up 1: from epoch 1) or SuccessiveHalving (min resource 1)."""
     return THEN[check_choice("then", name, tuple(THEN))]()

@@ -95,7 +95,14 @@ def test_stacking_on_the_study_keeps_a_good_configuration(model):
 def test_make_gives_the_shipped_model_of_a_zoo_task_and_falls_back_elsewhere():
     table = shipped()
     assert {"smnist", "signal", "charrnn"} <= set(table)
-    assert isinstance(make("joint", task="smnist"), JointPruner)
+    assert all({"hp", "spectrum"} <= set(models) for models in table.values())
+    read = make("joint", task="smnist", hp_of=lambda params: np.zeros(13))
+    assert read.model.inputs == "hp" and read.cut0 is not None
+    # without a reader of the study's parameters: SuccessiveHalving, or the spectrum if asked
+    assert isinstance(make("joint", task="smnist"), optuna.pruners.SuccessiveHalvingPruner)
+    assert make("joint", task="smnist", inputs="spectrum").model.inputs == "spectrum"
+    with pytest.raises(ValueError, match="cannot be read"):
+        make("joint", task="smnist", inputs="hp")
     assert isinstance(make("joint", task="my_plugin"), optuna.pruners.SuccessiveHalvingPruner)
     with pytest.raises(ValueError, match="unknown for joint"):
         make("joint", task="smnist", warmup=3)
@@ -110,7 +117,8 @@ def test_a_missing_or_corrupt_model_file_is_named(tmp_path, model):
         shipped(bad)
     good = tmp_path / "good.pkl"
     good.write_bytes(dumps_table({"smnist": model}))
-    assert isinstance(make("joint", task="smnist", model_path=str(good)), JointPruner)
+    assert isinstance(make("joint", task="smnist", inputs="spectrum", model_path=str(good)),
+                      JointPruner)
 
 
 def test_bad_options_are_refused(model):
@@ -141,6 +149,51 @@ def test_then_decides_from_epoch_1_and_the_model_screens_epoch_0(model):
     run(screened, -0.8, rng)
     assert run(screened, 0.9, rng) == (True, 0)
     assert isinstance(make("joint", task="my_plugin", then="median"), optuna.pruners.MedianPruner)
-    assert make("joint", task="smnist", then="successive_halving").then is not None
+    assert make("joint", task="smnist", inputs="spectrum",
+                then="successive_halving").then is not None
     with pytest.raises(ValueError, match="then must be one of"):
         make("joint", task="smnist", then="hyperband")
+
+
+def test_a_fixed_screen_passes_only_the_best_share_of_the_reference_from_the_first_trial(model):
+    cut = model.first_quantile(0.2)
+    assert model.first_quantile(0.05) <= cut <= model.first_quantile(0.5)
+    rng = np.random.default_rng(6)
+    study = optuna.create_study(pruner=JointPruner(model, screen_quantile=0.2,
+                                                   then=optuna.pruners.NopPruner()))
+    assert run(study, -0.95, rng) == (False, EPOCHS)   # the first trial, and it is good
+    assert run(study, 0.3, rng) == (True, 0)           # not in the best 20 %
+    assert run(study, -0.9, rng) == (False, EPOCHS)
+
+
+def test_with_records_a_study_whose_configurations_all_look_bad_still_trains_some(model):
+    rng = np.random.default_rng(7)
+    strict = optuna.create_study(pruner=JointPruner(model, screen_quantile=0.05,
+                                                    then=optuna.pruners.NopPruner()))
+    assert [run(strict, q, rng)[0] for q in (0.8, 0.9, 0.5, 0.95)] == [True] * 4
+    records = optuna.create_study(pruner=JointPruner(
+        model, screen_quantile=0.05, screen_records=True, screen_warmup=2,
+        then=optuna.pruners.NopPruner()))
+    # the first two are screened whatever they predict; then a record passes, a worse one not
+    assert [run(records, q, rng) for q in (0.8, 0.9, 0.5, 0.95, 0.2)] == [
+        (True, 0), (True, 0), (False, EPOCHS), (True, 0), (False, EPOCHS)]
+
+
+def test_a_model_of_leading_exponents_reads_a_longer_spectrum_as_far(model):
+    short = JointModel(EPOCHS, spectrum_k=3)
+    z = [0.4, 0.1, -0.3, -2.0, -5.0]
+    assert np.array_equal(short.features(z, [1.0], 0), short.features(z[:3], [1.0], 0))
+    assert not np.array_equal(model.features(z, [1.0], 0), model.features(z[:3], [1.0], 0))
+
+
+def test_the_table_of_a_shipped_file_is_checked(tmp_path, model):
+    hp = JointModel(EPOCHS, use_hp=True, use_spectrum=False)
+    path = tmp_path / "two.pkl"
+    path.write_bytes(dumps_table({"smnist": {"spectrum": model, "hp": model}}))
+    with pytest.raises(ValueError, match="no table"):   # "hp" names a model of the spectrum
+        shipped(path)
+    path.write_bytes(dumps_table({"smnist": {"spectrum": model}}))
+    with pytest.raises(ValueError, match="no shipped joint model of smnist reads 'hp'"):
+        make("joint", task="smnist", inputs="hp", model_path=str(path),
+             hp_of=lambda params: np.zeros(13))
+    assert hp.inputs == "hp" and model.inputs == "spectrum"
