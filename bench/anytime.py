@@ -421,6 +421,25 @@ RULES.update({
                                  then="successive_halving"),
     "joint_s10_sh": _joint_rule("joint_spec_hp", "joint_s10 at epoch 0, then "
                                 "SuccessiveHalving", screen_top=0.1, then="successive_halving"),
+    # a fixed step-0 cut: the best q share of the model's out-of-fold step-0 predictions on
+    # the tune networks passes, from the study's first trial; "then none": the survivors
+    # train to the end, as the planned screens' do
+    **{f"joint_q{q:02d}{v}{t}": _joint_rule(
+        kind, f"{what}, epoch 0 only: a configuration passes when its prediction is in the "
+        f"best {q} % of the model's out-of-fold predictions on the tune networks; then "
+        + {"": "nothing prunes", "_joint": "the joint rule"}[t],
+        screen_quantile=q / 100, **({"then": "none"} if t == "" else {}))
+       for q in (1, 2, 3, 5, 10, 20)
+       for v, kind, what in (("_hp", "joint_hp", "hyperparameters, untrained loss"),
+                             ("", "joint_spec_hp", "the same and the spectrum"),
+                             ("_nohp", "joint_spec", "spectrum, untrained loss"))
+       for t in ("", "_joint")},
+    **{f"joint_q{q:02d}r{w}{v}": _joint_rule(
+        kind, f"joint_q{q:02d}{v}, and from the {w}-th configuration on, one whose prediction "
+        "beats every earlier one of the study passes too", screen_quantile=q / 100,
+        screen_records=True, screen_warmup=w, then="none")
+       for q in (5, 10, 20) for w in (10, 30)
+       for v, kind in (("_hp", "joint_hp"), ("", "joint_spec_hp"), ("_nohp", "joint_spec"))},
     "joint_stack": _joint_rule("joint_spec_hp", "joint, stacked on the study's completed "
                                "trials (affine map and residuals, from 8 on)", learn="stack"),
 })
@@ -823,7 +842,27 @@ def command_line(task: str, args) -> str:
         parts.append(f"--rules {args.rules}")
     if args.tag:
         parts.append(f"--tag {args.tag}")
+    if args.select:
+        parts.append("--select")
     return " ".join(parts)
+
+
+# the studies' pool and the pre-trained models' networks: reporting, or choosing a rule
+POOLS = {False: ("report part", "tune part"),
+         True: ("select share of the tune part (bench.population.select_part)",
+                "rest of the tune part")}
+
+
+def pools(pop: Population, select: bool) -> tuple[list[Net], list[Net]]:
+    """(the networks studies draw from, those pre-trained models are fitted on). ``select``:
+    both inside the tune part, so that a rule chosen on them has never seen the report part."""
+    from bench.population import select_part
+
+    if not select:
+        return pop.part("report"), pop.part("tune")
+    tune = pop.part("tune")
+    return ([n for n in tune if select_part(n.task, n.index) == "select"],
+            [n for n in tune if select_part(n.task, n.index) == "fit"])
 
 
 def markdown(pop: Population, pool, train, args, result: dict, command: str,
@@ -835,15 +874,16 @@ def markdown(pop: Population, pool, train, args, result: dict, command: str,
     lines = [f"# Pruning rules at equal compute: {pop.task}", "",
              f"Reproduce: `{command}`", "",
              f"Population `{pop.path}`: {len(pop.nets)} networks, {pop.epochs} epochs each. "
-             f"Studies draw from the report part ({len(pool)} networks, "
+             f"Studies draw from the {POOLS[args.select][0]} ({len(pool)} networks, "
              f"{sum(not n.complete for n in pool)} of them not trained to the end in the "
-             f"recording); pre-trained models are fitted on the tune part ({len(train)} "
-             f"networks, {sum(n.complete for n in train)} complete), which no study draws from. "
+             f"recording); pre-trained models are fitted on the {POOLS[args.select][1]} "
+             f"({len(train)} networks, {sum(n.complete for n in train)} complete), which no "
+             "study draws from. "
              f"{args.seeds} seeds (studies) per rule, each with a budget of up to "
              f"{max(args.budgets)} full-trial equivalents (FTE, {pop.epochs} epochs each); a "
              "study that uses up the pool stops there. How compute, the studies and regret are "
              "defined: the docstring of `bench/anytime.py`.", "",
-             f"Regret scale over the report part: best final {s['best']:.4f}, median "
+             f"Regret scale over the {POOLS[args.select][0]}: best final {s['best']:.4f}, median "
              f"{s['median']:.4f}. In-study models refit every {args.retrain_every} completed "
              f"trials, in the calling thread (`background=False`); AeLLE's other settings are "
              f"bench.rules' ({others}). "
@@ -918,6 +958,9 @@ def main(argv=None) -> int:
     ap.add_argument("--top-k", type=int, default=3)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--tag")
+    ap.add_argument("--select", action="store_true", help="choose, not report: studies of a "
+                    "share of the tune part, models fitted on the rest (the report part is "
+                    "not read); writes anytime_<task>[_<tag>]_select.*")
     ap.add_argument("--jobs", type=int, default=1, help="rules evaluated in this many "
                     "processes at once (each on one torch thread)")
     args = ap.parse_args(argv)
@@ -933,9 +976,9 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     pop = load(args.task, args.population)
     args.population = pop.path
-    pool, train = pop.part("report"), pop.part("tune")
+    pool, train = pools(pop, args.select)
     if not pool:
-        raise SystemExit(f"{pop.path}: no network in the report part")
+        raise SystemExit(f"{pop.path}: no network in the {POOLS[args.select][0]}")
     ctx = Context(args.task, pop.epochs, pop.settings, train, args.retrain_every, args.top_k)
     neural = range(min(args.in_study_seeds, args.seeds))
     if args.jobs > 1:  # a rule per process, each on one thread: the figures do not change
@@ -951,13 +994,15 @@ def main(argv=None) -> int:
     seconds = time.perf_counter() - start
     command = command_line(args.task, args)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / (f"anytime_{args.task}_{args.tag}" if args.tag else f"anytime_{args.task}")
+    stem = args.out / "_".join(["anytime", args.task] + ([args.tag] if args.tag else [])
+                               + (["select"] if args.select else []))
     stem.with_suffix(".md").write_text(markdown(pop, pool, train, args, result, command,
                                                 seconds))
     stem.with_suffix(".json").write_text(json.dumps(
         {"command": command, "task": args.task, "population": pop.path, "epochs": pop.epochs,
          "seeds": args.seeds, "budgets_fte": list(args.budgets), "target": TARGET,
-         "report_networks": [n.index for n in pool], "tune_networks": [n.index for n in train],
+         "select": args.select, "pool_networks": [n.index for n in pool],
+         "fit_networks": [n.index for n in train],
          "retrain_every": args.retrain_every, "top_k": args.top_k, "seconds": seconds,
          "in_study_seeds": args.in_study_seeds,
          "rules_described": {r: RULES[r].says for r in rules}, "ratios": ratios(

@@ -64,6 +64,13 @@ def part_of(task: str, index: int) -> str:
     return "report" if h < REPORT_SHARE * 2**64 else "tune"
 
 
+def select_part(task: str, index: int) -> str:
+    """Within the tune part, where a rule is chosen: "select" (~30 %, studies of the choice
+    draw from it) or "fit" (the models of the choice are fitted on it), from another hash."""
+    h = int.from_bytes(hashlib.sha256(f"select:{task}:{index}".encode()).digest()[:8], "big")
+    return "select" if h < REPORT_SHARE * 2**64 else "fit"
+
+
 def network_seed(population_seed: int, index: int) -> int:
     return population_seed * 1_000_003 + index
 

@@ -188,7 +188,7 @@ def test_pretrained_models_never_see_evaluated_networks(tmp_path, monkeypatch):
                     "--rules", "none,median_w1,top_k_1epoch,hp_pre_e0,curve_pre",
                     "--budgets", "2,5,10"]) == 0
     result = json.loads((out / "anytime_smnist.json").read_text())
-    report = set(result["report_networks"])
+    report = set(result["pool_networks"])
     assert report == {r["index"] for r in rows() if r["part"] == "report"}
     assert {k for k, _, _ in seen} == {"hp", "curve"}
     for _, indices, parts in seen:
@@ -197,6 +197,15 @@ def test_pretrained_models_never_see_evaluated_networks(tmp_path, monkeypatch):
     text = (out / "anytime_smnist.md").read_text()
     assert "python -m bench.anytime smnist --population" in text
     assert result["rules"]["none"]["seeds"] == 3
+    # choosing a rule: studies of a share of the tune part, models fitted on the rest of it
+    seen.clear()
+    assert at.main(["smnist", "--population", str(path), "--seeds", "2", "--out", str(out),
+                    "--rules", "none,hp_pre_e0", "--budgets", "2,5", "--select"]) == 0
+    chosen = json.loads((out / "anytime_smnist_select.json").read_text())
+    pool, fitted = set(chosen["pool_networks"]), set(chosen["fit_networks"])
+    assert pool and fitted and not pool & fitted and not (pool | fitted) & report
+    assert all(set(indices) == fitted for _, indices, _ in seen)
+    assert "--select" in (out / "anytime_smnist_select.md").read_text()
 
 
 def test_the_features_of_the_predictors():
