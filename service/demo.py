@@ -1,8 +1,10 @@
 """``aelle demo``: the whole product on one machine, with no configuration.
 
 A coordinator on SQLite in a temporary directory, two worker processes, a small sequential-
-digits study over the eight architectures pruned by AeLLE; then the ranked trials, what
-pruning saved, and plots of the spectra and of the AeLLE plane.
+digits study over the eight architectures pruned by the service's default pruner (the joint
+model's screen at epoch 0, ``docs/pruners.md``); then the ranked trials, what pruning saved,
+and plots of the spectra (and of the AeLLE plane, when the study's pruner fitted an AeLLE
+model).
 """
 
 from __future__ import annotations
@@ -28,17 +30,15 @@ SETTINGS = {"hidden": 32, "spectrum_sequences": 8, "spectrum_steps": 56,
 
 def study(budget: int, epochs: int, seed: int) -> dict:
     return {"name": "demo-smnist", "task": "smnist", "budget": budget, "epochs": epochs,
-            "settings": SETTINGS, "sampler": {"name": "random", "seed": seed},
-            "pruner": {"name": "aelle", "settings": {"n_startup_trials": 8, "retrain_every": 2,
-                                                     "explore": 0.1}}}
+            "settings": SETTINGS, "sampler": {"name": "random", "seed": seed}}
 
 
 def add_demo_parser(sub) -> None:
     p = sub.add_parser("demo", help="run a small study end to end on this machine",
                        description="Start a coordinator (SQLite in a temporary directory) and "
-                       "two worker processes, run a small SMNIST study pruned by AeLLE, print "
-                       "the ranked trials and what pruning saved, and write plots.")
-    p.add_argument("--trials", type=int, default=24)
+                       "two worker processes, run a small SMNIST study with the default pruner, "
+                       "print the ranked trials and what pruning saved, and write plots.")
+    p.add_argument("--trials", type=int, default=40)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -61,7 +61,8 @@ def run_demo(args) -> int:
             r = api.post("/studies", json=study(args.trials, args.epochs, args.seed))
             r.raise_for_status()
             print(f"coordinator {url} (SQLite in {tmp}); study demo-smnist: {args.trials} "
-                  f"trials x {args.epochs} epochs, pruner AeLLE; {args.workers} workers",
+                  f"trials x {args.epochs} epochs, the default pruner ({summary_pruner(api)}); "
+                  f"{args.workers} workers",
                   flush=True)
             # a throwaway token of a coordinator on 127.0.0.1 that ends with the demo
             print(f"watch it at {url}/ui (user token {user})", flush=True)
@@ -85,6 +86,10 @@ def run_demo(args) -> int:
     if written:
         print("plots: " + ", ".join(str(p) for p in written))
     return 0 if not any(codes) else 1
+
+
+def summary_pruner(api: httpx.Client) -> str:
+    return api.get("/studies/demo-smnist").json()["pruner"]
 
 
 def pruning_summary(trials: list[dict], summary: dict, epochs: int, seconds: float,

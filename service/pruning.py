@@ -32,7 +32,7 @@ from service.specs import (
 
 # options that carry objects or steer threads: for the coordinator to set, not a study's spec
 _INTERNAL = frozenset({"hooks", "model", "retrain", "background", "reference_values", "store",
-                       "model_path"})
+                       "model_path", "hp_of"})
 # the largest value of each count or duration a pruner setting names (by its path below
 # pruner.settings; others: MAX_PRUNER_INT): the AeLLE model's sizes and epochs are what a
 # coordinator trains itself, in the background of every report
@@ -110,6 +110,18 @@ def validate(spec: StudyCreate, pretrained: Pretrained | None = None) -> None:
     build_pruner(spec, ServiceHooks(None), pretrained=pretrained)
 
 
+def hyperparameter_reader(spec: StudyCreate) -> Callable | None:
+    """params -> the hyperparameter vector the shipped joint models were fitted on
+    (:func:`tasks.hyperparameters.hp_features`), for a study of a zoo task over the task's own
+    search space; None otherwise (another space: its parameters mean something else)."""
+    from tasks.hyperparameters import TASKS, hp_features
+
+    if spec.search_space is not None or spec.task not in TASKS:
+        return None
+    settings = dict(spec.settings)
+    return lambda params: hp_features(spec.task, params, settings)
+
+
 def build_sampler(spec: StudyCreate) -> optuna.samplers.BaseSampler:
     seed = spec.sampler.seed
     if spec.sampler.name == "random":
@@ -142,6 +154,9 @@ def build_pruner(spec: StudyCreate, hooks: PrunerHooks, model: bytes | None = No
     if p.name == "joint":  # the shipped model of the study's task, spectra from the reports
         options.setdefault("task", spec.task)
         options["store"] = hooks.store
+        hp_of = hyperparameter_reader(spec)
+        if hp_of is not None:
+            options["hp_of"] = hp_of
     if p.name in SPECTRUM:
         options.setdefault("seed", spec.sampler.seed if spec.sampler.seed is not None else 0)
         options["hooks"] = hooks

@@ -133,7 +133,7 @@ SAMPLERS = ("tpe", "random")
 
 
 class PrunerSpec(Strict):
-    name: Literal[PRUNERS] = "aelle"
+    name: Literal[PRUNERS] = "joint"
     settings: dict[str, Any] = Field(default_factory=dict)
     shadow: bool = False
 

@@ -250,8 +250,10 @@ class JointPruner(BasePruner):
         self._first: dict[int, float] = {}            # trial number -> step-0 prediction
         self.screen_warmup = check_int("screen_warmup", screen_warmup, low=0)
         self.screen_records = bool(screen_records)
-        self.cut0 = None if screen_quantile is None else model.first_quantile(check_number(
-            "screen_quantile", screen_quantile, low=0.0, high=1.0, low_open=True))
+        self.quantile = None if screen_quantile is None else check_number(
+            "screen_quantile", screen_quantile, low=0.0, high=1.0, low_open=True)
+        self.cut0 = None if self.quantile is None else model.first_quantile(self.quantile)
+        self.reason: str | None = None  # why the last trial pruned was
         self.learn = check_choice("learn", learn, ("none", "stack"))
         self.stack_from = check_int("stack_from", stack_from, low=2)
         self.hp_of, self.store = hp_of, store or TrialAttrStore()
@@ -311,6 +313,7 @@ class JointPruner(BasePruner):
         self._stack = (a, b, {int(k): np.sort(res[s == k]) for k in np.unique(s)})
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        self.reason = None
         step = trial.last_step
         if step is None or step > self.model.epochs or (step == 0 and not self.screen):
             return False
@@ -333,21 +336,30 @@ class JointPruner(BasePruner):
             return self.then.prune(study, trial)
         if study.direction != StudyDirection.MINIMIZE:
             return False  # the model predicts losses
+        self.reason = self._refusal(study, trial, step, raw, pred, margin)
+        return self.reason is not None
+
+    def _refusal(self, study, trial: FrozenTrial, step: int, raw: float, pred: float,
+                 margin: float) -> str | None:
+        """Why the trial is pruned at ``step`` (None: it continues). Predictions are logs."""
         if step == 0 and self.cut0 is not None:
             # the study's own record passes too: a study whose configurations all predict
             # worse than the reference (other settings, other data) still trains some
             if raw > self.cut0:
+                screened = (f"screen: predicted final {math.exp(raw):.4g} is not in the best "
+                            f"{self.quantile:.0%} of the model's ({math.exp(self.cut0):.4g})")
                 if not self.screen_records:
-                    return True
+                    return screened
                 firsts = self._firsts(study, trial.number, pred)
                 if len(firsts) <= self.screen_warmup or pred > firsts.min():
-                    return True
+                    return screened + " nor a record of the study"
         elif step == 0 and (self.screen_top < 1.0 or self.screen_warmup):
             firsts = self._firsts(study, trial.number, pred)
             if len(firsts) <= self.screen_warmup:
-                return True
+                return f"screen: one of the study's first {self.screen_warmup} configurations"
             if np.mean(firsts < pred) >= self.screen_top:
-                return True
+                return (f"screen: predicted final {math.exp(pred):.4g} is not in the best "
+                        f"{self.screen_top:.0%} of the study's so far")
         estimates = []
         for t in study.get_trials(deepcopy=False):
             if t.number == trial.number:
@@ -357,9 +369,13 @@ class JointPruner(BasePruner):
             elif t.number in self._latest:
                 estimates.append(self._latest[t.number])
         if len(estimates) < self.k:
-            return False
+            return None
         kth = sorted(estimates)[self.k - 1]
-        return pred + margin > kth
+        if pred + margin > kth:
+            return (f"joint model: lower bound {math.exp(pred + margin):.4g} of the final is "
+                    f"worse than the study's best estimate {math.exp(kth):.4g}"
+                    + ("" if self.k == 1 else f" (the {self.k}th)"))
+        return None
 
 
 SHIPPED = "joint_v2.pkl"  # in aelle/data: bench.joint_model writes it

@@ -20,6 +20,9 @@ def _verdict(pruner: BasePruner, study: optuna.Study, trial: FrozenTrial) -> Dec
     prune = bool(pruner.prune(study, trial))
     name = type(pruner).__name__
     if prune:
+        reason = getattr(pruner, "reason", None)  # a pruner that says why (JointPruner)
+        if reason:
+            return Decision(True, Kind.PRUNE, trial.last_step, f"{name}: {reason}")
         return Decision(True, Kind.CURVE, trial.last_step, f"{name} prunes")
     return Decision(False, Kind.CONTINUE, trial.last_step)
 

@@ -18,8 +18,11 @@ SETTINGS = {**TINY["smnist"], "hidden": 8, "train_size": 128, "val_size": 64,
 
 
 def study(name="s", budget=3, epochs=2, **kw):
+    # AeLLE, which prunes nothing before its startup trials: the tests' tiny networks would
+    # not pass the default pruner's screen (tests/service/test_joint_hp.py tests that one)
     return {"name": name, "task": "smnist", "budget": budget, "epochs": epochs,
-            "settings": SETTINGS, "sampler": {"name": "random", "seed": 0}, **kw}
+            "settings": SETTINGS, "sampler": {"name": "random", "seed": 0},
+            "pruner": {"name": "aelle"}, **kw}
 
 
 def service_settings(url, **kw):

@@ -17,7 +17,8 @@ from workers.runtime import Worker
 
 TOKEN = "user-secret-for-tests"
 SYSID = {"name": "sys", "task": "sysid", "budget": 3, "epochs": 2,
-         "settings": {**TINY["sysid"], "epochs": 2}, "sampler": {"name": "random", "seed": 0}}
+         "settings": {**TINY["sysid"], "epochs": 2}, "sampler": {"name": "random", "seed": 0},
+         "pruner": {"name": "aelle"}}  # prunes nothing before its startup trials
 
 
 def work(url):

@@ -27,8 +27,8 @@ class Recording(SpectrumStore):
 
 def test_the_joint_pruner_of_a_study_reads_the_spectrum_where_the_coordinator_keeps_it():
     store = Recording()
-    pruner = build_pruner(StudyCreate.model_validate(study(pruner={"name": "joint"})),
-                          ServiceHooks(store))
+    pruner = build_pruner(StudyCreate.model_validate(study(pruner={
+        "name": "joint", "settings": {"inputs": "spectrum"}})), ServiceHooks(store))
     s = optuna.create_study(pruner=pruner)
     trial = s.ask({"arch": optuna.distributions.CategoricalDistribution(["lstm"])})
     trial.report(2.3, 0)
@@ -47,8 +47,10 @@ def test_a_joint_study_runs_to_its_budget(server):
         client.close()
     assert sum(done.values()) == 4
     trials = httpx.get(f"{server}{API}/studies/j/trials", headers=USER).json()["data"]
-    assert sorted(t["state"] for t in trials) in (
-        [*["complete"] * c, *["pruned"] * (4 - c)] for c in range(1, 5))
+    # the tests' tiny networks predict badly: the screen may refuse every one at epoch 0
+    assert len(trials) == 4 and {t["state"] for t in trials} <= {"complete", "pruned"}
+    assert all(t["epochs"] == 3 for t in trials if t["state"] == "complete")
+    assert all(t["epochs"] == 1 for t in trials if t["state"] == "pruned")
     first = httpx.get(f"{server}{API}/studies/j/trials/{trials[0]['number']}",
                       headers=USER).json()
     assert first["reports"][0]["decision"] in ("continue", "prune")

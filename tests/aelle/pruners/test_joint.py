@@ -7,7 +7,7 @@ import numpy as np
 import optuna
 import pytest
 
-from aelle.pruners import JointModel, JointPruner, make, report_spectrum
+from aelle.pruners import JointModel, JointPruner, Kind, PlainPruner, make, report_spectrum
 from aelle.pruners._joint import dumps_table, shipped
 
 EPOCHS = 4
@@ -159,10 +159,14 @@ def test_a_fixed_screen_passes_only_the_best_share_of_the_reference_from_the_fir
     cut = model.first_quantile(0.2)
     assert model.first_quantile(0.05) <= cut <= model.first_quantile(0.5)
     rng = np.random.default_rng(6)
-    study = optuna.create_study(pruner=JointPruner(model, screen_quantile=0.2,
-                                                   then=optuna.pruners.NopPruner()))
+    pruner = JointPruner(model, screen_quantile=0.2, then=optuna.pruners.NopPruner())
+    study = optuna.create_study(pruner=pruner)
     assert run(study, -0.95, rng) == (False, EPOCHS)   # the first trial, and it is good
     assert run(study, 0.3, rng) == (True, 0)           # not in the best 20 %
+    assert pruner.reason.startswith("screen: predicted final") and "best 20%" in pruner.reason
+    decision = PlainPruner(pruner).decide(study, study.trials[-1], spectrum=None,
+                                          completed=[])
+    assert decision.prune and decision.kind == Kind.PRUNE and "screen" in decision.describe()
     assert run(study, -0.9, rng) == (False, EPOCHS)
 
 
