@@ -40,8 +40,8 @@ def add_submit_parser(sub) -> None:
     p.add_argument("--task")
     p.add_argument("--budget", type=int)
     p.add_argument("--epochs", type=int)
-    p.add_argument("--pruner", help="aelle, median, hyperband, successive_halving, none, "
-                   "max_le, mean_le")
+    p.add_argument("--pruner", help="joint (the default), aelle, median, hyperband, "
+                   "successive_halving, none, max_le, mean_le")
     p.add_argument("--shadow", action="store_true", help="record the pruner's decisions only")
     p.add_argument("--sampler", help="tpe or random")
     p.add_argument("--seed", type=int)
