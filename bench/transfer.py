@@ -155,6 +155,10 @@ def markdown(results: list[dict], groups: dict, args, command: str, seconds: flo
              f"re-draws its cut every {args.retrain_every} completed trials.", "",
              "## Per group: mean over its splits of the mean normalised regret", ""]
     for group, table in groups.items():
+        if not table:  # every rule asked for is one that this group's splits leave out
+            lines += [f"### {group}", "", "No rule asked for applies here (the joint rules "
+                      "are left out of the cross-task splits).", ""]
+            continue
         n = next(iter(table.values()))["splits"]
         lines += [f"### {group} ({n} split{'s' if n > 1 else ''})", "",
                   "| rule | " + " | ".join(f"{x} FTE" for x in b) + " |",
@@ -201,7 +205,8 @@ def plot(path: Path, groups: dict, grid: list[float], budgets: tuple) -> None:
         ax.set_xticks(list(budgets), [str(v) for v in budgets])
         ax.set_title(group, fontsize=10)
         ax.set_xlabel("compute (full-trial equivalents)")
-        ax.legend(fontsize=7)
+        if table:
+            ax.legend(fontsize=7)
     axes[0][0].set_ylabel("normalised regret (mean ± SE), clipped at 1.5")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

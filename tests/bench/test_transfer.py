@@ -65,3 +65,20 @@ def test_a_transfer_run_writes_its_report(tmp_path):
     assert not {("smnist", i) for i in result["splits"][0]["target_networks"]} & sources
     assert targets and (out / "transfer.png").stat().st_size > 0
     assert "python -m bench.transfer --seeds 2" in (out / "transfer.md").read_text()
+
+
+def test_joint_rules_are_left_out_of_cross_task_splits_and_the_report_says_so(tmp_path):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sm, ch = tmp_path / "sm.jsonl.gz", tmp_path / "ch.jsonl"
+    with gzip.open(sm, "wt") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows(64))
+    ch.write_text("".join(json.dumps(r) + "\n" for r in charrnn_rows()))
+    out = tmp_path / "out"
+    assert tr.main(["--seeds", "2", "--splits", "smnist:gru,smnist->charrnn", "--tasks",
+                    "smnist,charrnn", "--smnist", str(sm), "--charrnn", str(ch), "--rules",
+                    "joint_curve", "--out", str(out)]) == 0
+    result = json.loads((out / "transfer.json").read_text())
+    by_name = {s["name"]: s for s in result["splits"]}
+    assert set(by_name["smnist:gru"]["rules"]) == {"joint_curve"}
+    assert by_name["smnist->charrnn"]["rules"] == {}   # losses in other units: no joint cut
+    assert "No rule asked for applies here" in (out / "transfer.md").read_text()
