@@ -43,8 +43,9 @@ thread (``background=False``: deterministic, independent of the thread count).
 
 Usage: python -m bench.anytime smnist [--population PATH] [--seeds 50]
        [--budgets 5,10,20,40,80] [--rules a,b,...] [--retrain-every 8] [--top-k 3]
-       [--out bench/results] [--tag NAME]
-Writes anytime_<task>.{md,json,png} (with --tag: anytime_<task>_<tag>.*).
+       [--out bench/results] [--tag NAME] [--select] [--jobs 2]
+Writes anytime_<task>.{md,json,png} (with --tag: anytime_<task>_<tag>.*; with --select, which
+chooses on the tune part: ..._select.*).
 """
 
 from __future__ import annotations

@@ -25,6 +25,16 @@ def charrnn_rows(n: int = 24) -> list[dict]:
     return out
 
 
+def populations(tmp_path):
+    """Small SMNIST and CharRNN population files, and where a run writes."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sm, ch = tmp_path / "sm.jsonl.gz", tmp_path / "ch.jsonl"
+    with gzip.open(sm, "wt") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows(64))
+    ch.write_text("".join(json.dumps(r) + "\n" for r in charrnn_rows()))
+    return sm, ch, tmp_path / "out"
+
+
 def test_the_splits_keep_evaluated_networks_out_of_the_training_sets():
     pops = {"smnist": at.prepare("smnist", rows(64)), "charrnn": at.prepare("charrnn",
                                                                             charrnn_rows())}
@@ -46,12 +56,7 @@ def test_the_splits_keep_evaluated_networks_out_of_the_training_sets():
 
 
 def test_a_transfer_run_writes_its_report(tmp_path):
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sm, ch = tmp_path / "sm.jsonl.gz", tmp_path / "ch.jsonl"
-    with gzip.open(sm, "wt") as f:
-        f.writelines(json.dumps(r) + "\n" for r in rows(64))
-    ch.write_text("".join(json.dumps(r) + "\n" for r in charrnn_rows()))
-    out = tmp_path / "out"
+    sm, ch, out = populations(tmp_path)
     assert tr.main(["--seeds", "2", "--splits", "smnist:gru,smnist->charrnn", "--tasks",
                     "smnist,charrnn", "--smnist", str(sm), "--charrnn", str(ch), "--out",
                     str(out)]) == 0
@@ -68,12 +73,7 @@ def test_a_transfer_run_writes_its_report(tmp_path):
 
 
 def test_joint_rules_are_left_out_of_cross_task_splits_and_the_report_says_so(tmp_path):
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sm, ch = tmp_path / "sm.jsonl.gz", tmp_path / "ch.jsonl"
-    with gzip.open(sm, "wt") as f:
-        f.writelines(json.dumps(r) + "\n" for r in rows(64))
-    ch.write_text("".join(json.dumps(r) + "\n" for r in charrnn_rows()))
-    out = tmp_path / "out"
+    sm, ch, out = populations(tmp_path)
     assert tr.main(["--seeds", "2", "--splits", "smnist:gru,smnist->charrnn", "--tasks",
                     "smnist,charrnn", "--smnist", str(sm), "--charrnn", str(ch), "--rules",
                     "joint_curve", "--out", str(out)]) == 0
