@@ -57,18 +57,22 @@ TURNS = {"smnist": ("arch", ARCHS), "charrnn": ("hidden", (64, 128, 256, 512))}
 ROUND = len(ARCHS)  # networks per shard round
 
 
+def _in_share(key: str) -> bool:
+    """Whether ``key`` hashes into the first REPORT_SHARE of the range (PART_RULE)."""
+    h = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+    return h < REPORT_SHARE * 2**64
+
+
 def part_of(task: str, index: int) -> str:
     """The part network ``index`` of ``task`` belongs to ("tune" or "report"), from a hash of
     both alone: deterministic, independent of the population's size, ~30 % "report"."""
-    h = int.from_bytes(hashlib.sha256(f"{task}:{index}".encode()).digest()[:8], "big")
-    return "report" if h < REPORT_SHARE * 2**64 else "tune"
+    return "report" if _in_share(f"{task}:{index}") else "tune"
 
 
 def select_part(task: str, index: int) -> str:
     """Within the tune part, where a rule is chosen: "select" (~30 %, studies of the choice
     draw from it) or "fit" (the models of the choice are fitted on it), from another hash."""
-    h = int.from_bytes(hashlib.sha256(f"select:{task}:{index}".encode()).digest()[:8], "big")
-    return "select" if h < REPORT_SHARE * 2**64 else "fit"
+    return "select" if _in_share(f"select:{task}:{index}") else "fit"
 
 
 def network_seed(population_seed: int, index: int) -> int:
