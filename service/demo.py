@@ -61,7 +61,7 @@ def run_demo(args) -> int:
             r = api.post("/studies", json=study(args.trials, args.epochs, args.seed))
             r.raise_for_status()
             print(f"coordinator {url} (SQLite in {tmp}); study demo-smnist: {args.trials} "
-                  f"trials x {args.epochs} epochs, the default pruner ({summary_pruner(api)}); "
+                  f"trials x {args.epochs} epochs, the default pruner ({r.json()['pruner']}); "
                   f"{args.workers} workers",
                   flush=True)
             # a throwaway token of a coordinator on 127.0.0.1 that ends with the demo
@@ -86,10 +86,6 @@ def run_demo(args) -> int:
     if written:
         print("plots: " + ", ".join(str(p) for p in written))
     return 0 if not any(codes) else 1
-
-
-def summary_pruner(api: httpx.Client) -> str:
-    return api.get("/studies/demo-smnist").json()["pruner"]
 
 
 def pruning_summary(trials: list[dict], summary: dict, epochs: int, seconds: float,
