@@ -348,7 +348,8 @@ def _joint(kind: str, **options):
     then = options.pop("then", None)
 
     def build(ctx: Context, seed: int):
-        from aelle.pruners._joint import JointPruner, curve_pruner
+        from aelle.pruners._joint import JointPruner
+        from aelle.pruners._joint_shipped import curve_pruner
         from bench.predictors import hp_features
 
         cache = ctx._models.setdefault("hp_of", {})

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from aelle.pruners._joint import SHIPPED, dumps_table, loads
+from aelle.pruners._joint_shipped import SHIPPED, dumps_table, loads
 from bench import joint
 from bench.anytime import load
 

@@ -20,7 +20,8 @@ from aelle.pruners._base import DecidingPruner, SpectrumPruner, TrainingData, tr
 from aelle.pruners._compat import quiet_experimental
 from aelle.pruners._decision import Decision, Kind
 from aelle.pruners._hooks import ATTR, PrunerHooks, set_trial_attr, trial_marks
-from aelle.pruners._joint import JointModel, JointPruner, joint_pruner
+from aelle.pruners._joint import JointModel, JointPruner
+from aelle.pruners._joint_shipped import joint_pruner
 from aelle.pruners._store import SpectrumStore, TrialAttrStore, report_spectrum
 from aelle.pruners._study_median import StudyMedianPruner
 from aelle.pruners._threshold import LEThresholdPruner

@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from aelle.pruners import JointModel, JointPruner, Kind, PlainPruner, make, report_spectrum
-from aelle.pruners._joint import dumps_table, shipped
+from aelle.pruners._joint_shipped import dumps_table, shipped
 
 EPOCHS = 4
 
