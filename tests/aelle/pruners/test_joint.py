@@ -130,6 +130,14 @@ def test_bad_options_are_refused(model):
         JointPruner(model, learn="finetune")
     with pytest.raises(ValueError, match="k"):
         JointPruner(model, k=0)
+    with pytest.raises(ValueError, match="screen_quantile"):
+        JointPruner(model, screen_quantile=0.0)
+    with pytest.raises(ValueError, match="screen_warmup"):
+        JointPruner(model, screen_warmup=-1)
+    with pytest.raises(ValueError, match="inputs"):
+        make("joint", task="smnist", inputs="weights")
+    with pytest.raises(RuntimeError, match="refit"):
+        JointPruner(JointModel(EPOCHS, models=[object()]), screen_quantile=0.1)
 
 
 class Always(optuna.pruners.BasePruner):
