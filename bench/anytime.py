@@ -442,6 +442,24 @@ RULES.update({
         screen_records=True, screen_warmup=w, then="none")
        for q in (5, 10, 20) for w in (10, 30)
        for v, kind in (("_hp", "joint_hp"), ("", "joint_spec_hp"), ("_nohp", "joint_spec"))},
+    # the default's screen, learning from the study (stacked or fine-tuned on its completed
+    # trials), and a cut that adapts: from the a-th configuration on, the study's own best
+    # q share passes too
+    **{f"joint_q10r30_hp_{learn[:5]}3": _joint_rule(
+        "joint_hp", f"joint_q10r30_hp, its predictions {what} on the study's completed trials "
+        "(from 3 on)", screen_quantile=0.1, screen_records=True, screen_warmup=30,
+        then="none", learn=learn, stack_from=3)
+       for learn, what in (("stack", "stacked (affine map)"),
+                           ("finetune", "fine-tuned (30 shallow trees on the residuals)"))},
+    **{f"joint_q10a{a}{v}": _joint_rule(
+        kind, f"joint_q10{v}, and from the {a}-th configuration on, one in the best 10 % of "
+        "the study's own step-0 predictions passes too", screen_quantile=0.1, screen_adapt=a,
+        then="none") for a in (10, 30) for v, kind in (("_hp", "joint_hp"),
+                                                        ("_nohp", "joint_spec"))},
+    **{f"joint_q10a10_hp_{learn[:5]}3": _joint_rule(
+        "joint_hp", f"joint_q10a10_hp, {what} on the study's completed trials (from 3 on)",
+        screen_quantile=0.1, screen_adapt=10, then="none", learn=learn, stack_from=3)
+       for learn, what in (("stack", "stacked"), ("finetune", "fine-tuned"))},
     "joint_stack": _joint_rule("joint_spec_hp", "joint, stacked on the study's completed "
                                "trials (affine map and residuals, from 8 on)", learn="stack"),
 })

@@ -122,6 +122,17 @@ def hyperparameter_reader(spec: StudyCreate) -> Callable | None:
     return lambda params: hp_features(spec.task, params, settings)
 
 
+def run_settings(spec: StudyCreate, pruner: DecidingPruner) -> dict:
+    """The settings every trial of the study runs with: the task's (:func:`task_settings`),
+    without the untrained network's spectrum where the pruner does not read it and the study
+    does not ask for it (``settings.spectrum_initial``): a screening pruner refuses most
+    configurations at step 0, and each would pay a probe that decides nothing."""
+    settings = task_settings(spec)
+    if "spectrum_initial" not in spec.settings and not pruner.reads_initial_spectrum:
+        settings["spectrum_initial"] = False
+    return settings
+
+
 def build_sampler(spec: StudyCreate) -> optuna.samplers.BaseSampler:
     seed = spec.sampler.seed
     if spec.sampler.name == "random":

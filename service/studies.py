@@ -32,9 +32,10 @@ from service.pruning import (
     build_pruner,
     build_sampler,
     pretrained_source,
+    run_settings,
     validate,
 )
-from service.specs import StudyCreate, search_space, task_settings, task_version
+from service.specs import StudyCreate, search_space, task_version
 from service.spectrum_store import ReportSpectrumStore
 
 log = logging.getLogger("aelle.service")
@@ -334,7 +335,7 @@ class StudyCatalog:
                               pretrained=self.pretrained(spec))
         study = optuna.load_study(study_name=row.name, storage=self.storage,
                                   sampler=build_sampler(spec), pruner=pruner)
-        active = ActiveStudy(study, spec, search_space(spec), task_settings(spec), pruner,
+        active = ActiveStudy(study, spec, search_space(spec), run_settings(spec, pruner), pruner,
                              self._cache_seconds)
         self._remember_stopped(active)
         return active

@@ -43,7 +43,9 @@ class Settings:
     by default: float32 rounding, amplified along a chaotic trajectory, moves the leading
     exponents, and a fast-growing state overflows float32 within a probe longer than the
     sequences the task trains on).
-    ``report_initial``: also report epoch 0, the untrained network.
+    ``report_initial``: also report epoch 0, the untrained network; ``spectrum_initial``: take
+    its spectrum too (the coordinator turns it off for a study whose pruner does not read it:
+    there it would cost a probe per screened configuration and decide nothing).
     """
 
     epochs: int = 10
@@ -57,6 +59,7 @@ class Settings:
     spectrum_t_on: int = 1
     spectrum_every: int = 1
     report_initial: bool = True
+    spectrum_initial: bool = True
 
     def __post_init__(self):
         positive(self, "epochs", "spectrum_sequences", "spectrum_steps", "spectrum_every",

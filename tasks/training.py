@@ -123,7 +123,8 @@ def _epoch(run, settings: Settings, epoch: int, start: float) -> EpochReport:
 
     t0 = time.perf_counter()
     spectrum = probe_error = None
-    if epoch % settings.spectrum_every == 0 or epoch == settings.epochs:
+    due = epoch % settings.spectrum_every == 0 or epoch == settings.epochs
+    if due and (epoch > 0 or settings.spectrum_initial):
         try:
             spectrum = spectrum_of(run, settings)
         except ProbeOverflow as e:

@@ -94,6 +94,12 @@ class DecidingPruner(BasePruner):
         """The spectrum pruner inside (itself, or the one a wrapper holds), if any."""
         return None
 
+    @property
+    def reads_initial_spectrum(self) -> bool:
+        """Whether it reads the untrained network's spectrum (step 0). One that does not spares
+        a study the probe of every configuration it screens."""
+        return True
+
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         if trial.last_step is None:
             return False

@@ -19,12 +19,17 @@ hyperparameters), that prunes only when it is confident.
   prediction is worse than that quantile of the model's own out-of-fold step-0 predictions on
   the networks it was fitted on (a fixed cut, from the study's first trial on; with
   ``screen_records`` a trial also passes whose step-0 prediction beats every earlier one of
-  the study, from the ``screen_warmup``-th on). Without a quantile, ``screen_warmup`` prunes
+  the study, from the ``screen_warmup``-th on; with ``screen_adapt`` one in the best
+  ``screen_quantile`` share of the study's own step-0 predictions, from the
+  ``screen_adapt``-th on: a study whose configurations all predict worse than the reference
+  networks' best still trains its own best). Without a quantile, ``screen_warmup`` prunes
   the study's first trials at step 0 whatever their prediction, so that the share is taken
   among that many screened configurations before any trains. ``learn``: "none" keeps the
   carried model as it is; "stack" refits, on the study's completed trials, an affine map from
-  the carried prediction to the final and the residual quantiles (from ``stack_from``
-  completed trials on).
+  the carried prediction to the final and the residual quantiles; "finetune" goes on boosting:
+  a few shallow trees fitted on the rows of the study's completed trials to what the carried
+  model got wrong, added to its prediction (both from ``stack_from`` completed trials on,
+  refitted as more complete).
   ``then``: a learning-curve pruner that decides from step 1 on instead (Optuna's NopPruner:
   a trial that passes the screen trains to the end), the joint model screening at step 0 only
   (its later predictions are still made, as the study's estimates).
@@ -180,6 +185,8 @@ class JointModel:
 
 
 CACHE_ROWS = 200_000
+LEARN = ("none", "stack", "finetune")
+FINETUNE_TREES = 30
 
 
 class JointPruner(BasePruner):
@@ -190,7 +197,8 @@ class JointPruner(BasePruner):
     def __init__(self, model: JointModel, *, k: int = 1, alpha: float | None = None,
                  screen: bool = True, screen_top: float = 1.0,
                  screen_quantile: float | None = None, screen_warmup: int = 0,
-                 screen_records: bool = False, learn: str = "none", stack_from: int = 8,
+                 screen_records: bool = False, screen_adapt: int = 0, learn: str = "none",
+                 stack_from: int = 8,
                  hp_of: Callable[[dict], np.ndarray] | None = None,
                  store: SpectrumStore | None = None, then: BasePruner | None = None):
         if not isinstance(model, JointModel) or not model.models:
@@ -207,22 +215,30 @@ class JointPruner(BasePruner):
         self._first: dict[int, float] = {}            # trial number -> step-0 prediction
         self.screen_warmup = check_int("screen_warmup", screen_warmup, low=0)
         self.screen_records = bool(screen_records)
+        self.screen_adapt = check_int("screen_adapt", screen_adapt, low=0)
         self.quantile = None if screen_quantile is None else check_number(
             "screen_quantile", screen_quantile, low=0.0, high=1.0, low_open=True)
         self.cut0 = None if self.quantile is None else model.first_quantile(self.quantile)
         self.reason: str | None = None  # why the last trial pruned was
-        self.learn = check_choice("learn", learn, ("none", "stack"))
+        self.learn = check_choice("learn", learn, LEARN)
         self.stack_from = check_int("stack_from", stack_from, low=2)
         self.hp_of, self.store = hp_of, store or TrialAttrStore()
         self._latest: dict[int, float] = {}           # trial number -> latest prediction
         self._history: dict[int, dict[int, float]] = {}  # trial -> step -> prediction
         self._stack: tuple[float, float, dict] | None = None
-        self._stacked_on = 0
+        self._tuned = None  # the study's trees on the carried model's residuals (finetune)
+        self._learnt_on = 0
+        if self.screen_adapt and self.quantile is None:
+            raise ValueError("screen_adapt takes its share from screen_quantile: give one")
         if then is not None and not isinstance(then, BasePruner):
             raise ValueError(f"then must be an Optuna pruner, got {type(then).__name__}")
         self.then = then
 
-    def _predict(self, study, trial: FrozenTrial, step: int) -> float:
+    @property
+    def reads_initial_spectrum(self) -> bool:
+        return self.model.use_spectrum  # at every step: the epoch-0 spectrum is a feature
+
+    def _row(self, study, trial: FrozenTrial, step: int) -> np.ndarray:
         iv = trial.intermediate_values
         if any(s not in iv for s in range(step + 1)):
             raise KeyError(step)
@@ -231,8 +247,15 @@ class JointPruner(BasePruner):
             hp = self.hp_of(trial.params) if self.model.use_hp else None
         except ValueError:  # parameters the model cannot read: no prediction, no decision
             raise KeyError(step) from None
-        row = self.model.features(z0, [iv[s] for s in range(step + 1)], step, hp)
-        return float(self.model.predict(row)[0])
+        return self.model.features(z0, [iv[s] for s in range(step + 1)], step, hp)
+
+    def _predict(self, study, trial: FrozenTrial, step: int) -> tuple[float, float]:
+        """(the carried model's prediction, the study's: through what it learnt)."""
+        row = self._row(study, trial, step)
+        raw = float(self.model.predict(row)[0])
+        if self._tuned is not None:
+            return raw, raw + float(self._tuned.predict(row[None, :])[0])
+        return raw, self._stacked(raw)
 
     def _firsts(self, study, number: int, pred: float) -> np.ndarray:
         """The step-0 predictions of every trial of the study so far, this one's ``pred``
@@ -242,7 +265,7 @@ class JointPruner(BasePruner):
         for t in study.get_trials(deepcopy=False):
             if t.number not in self._first and 0 in t.intermediate_values:
                 with contextlib.suppress(KeyError):  # its spectrum is not stored
-                    self._first[t.number] = self._stacked(self._predict(study, t, 0))
+                    self._first[t.number] = self._predict(study, t, 0)[1]
         return np.array(list(self._first.values()))
 
     def _stacked(self, raw: float) -> float:
@@ -252,12 +275,15 @@ class JointPruner(BasePruner):
         a, b, _ = self._stack
         return a * raw + b
 
-    def _restack(self, study) -> None:
+    def _relearn(self, study) -> None:
         done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if t.number in self._history and t.value is not None]
-        if len(done) < self.stack_from or len(done) == self._stacked_on:
+        if len(done) < self.stack_from or len(done) == self._learnt_on:
             return
-        self._stacked_on = len(done)
+        self._learnt_on = len(done)
+        if self.learn == "finetune":
+            self._finetune(study, done)
+            return
         p, y, s = [], [], []
         for t in done:
             for step, pred in self._history[t.number].items():
@@ -269,19 +295,36 @@ class JointPruner(BasePruner):
         res = y - (a * p + b)
         self._stack = (a, b, {int(k): np.sort(res[s == k]) for k in np.unique(s)})
 
+    def _finetune(self, study, done: list[FrozenTrial]) -> None:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        rows, y = [], []
+        for t in done:
+            for step in range(min(t.last_step, self.model.epochs) + 1):
+                with contextlib.suppress(KeyError):
+                    rows.append(self._row(study, t, step))
+                    y.append(log_loss(t.value))
+        x = np.asarray(rows)
+        residual = np.asarray(y) - self.model.predict(x)
+        # shrunk and shallow: a study's few trials correct the carried model, not replace it
+        self._tuned = HistGradientBoostingRegressor(
+            loss="absolute_error", max_iter=FINETUNE_TREES, learning_rate=0.1,
+            max_leaf_nodes=4, min_samples_leaf=max(5, len(rows) // 10),
+            random_state=self.model.seed).fit(x, residual)
+
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         self.reason = None
         step = trial.last_step
         if step is None or step > self.model.epochs or (step == 0 and not self.screen):
             return False
+        if self.learn != "none":
+            self._relearn(study)
         try:
-            raw = self._predict(study, trial, step)
+            raw, pred = self._predict(study, trial, step)
         except KeyError:
             return False
         self._history.setdefault(trial.number, {})[step] = raw
-        if self.learn == "stack":
-            self._restack(study)
-        pred, margin = self._stacked(raw), self.model.margin(step, self.alpha)
+        margin = self.model.margin(step, self.alpha)
         if self._stack is not None:
             res = self._stack[2]
             near = min(res, key=lambda k: abs(k - step))
@@ -292,23 +335,17 @@ class JointPruner(BasePruner):
             return self.then.prune(study, trial)
         if study.direction != StudyDirection.MINIMIZE:
             return False  # the model predicts losses
-        self.reason = self._refusal(study, trial, step, raw, pred, margin)
+        self.reason = self._refusal(study, trial, step, pred, margin)
         return self.reason is not None
 
-    def _refusal(self, study, trial: FrozenTrial, step: int, raw: float, pred: float,
-                 margin: float) -> str | None:
+    def _refusal(self, study, trial: FrozenTrial, step: int, pred: float, margin: float
+                 ) -> str | None:
         """Why the trial is pruned at ``step`` (None: it continues). Predictions are logs."""
         if step == 0 and self.cut0 is not None:
-            # the study's own record passes too: a study whose configurations all predict
-            # worse than the reference (other settings, other data) still trains some
-            if raw > self.cut0:
-                screened = (f"screen: predicted final {math.exp(raw):.4g} is not in the best "
-                            f"{self.quantile:.0%} of the model's ({math.exp(self.cut0):.4g})")
-                if not self.screen_records:
-                    return screened
-                firsts = self._firsts(study, trial.number, pred)
-                if len(firsts) <= self.screen_warmup or pred > firsts.min():
-                    return screened + " nor a record of the study"
+            # the study's own best pass too: a study whose configurations all predict worse
+            # than the reference (other settings, other data) still trains some
+            if pred > self.cut0:
+                return self._screened(study, trial.number, pred)
         elif step == 0 and (self.screen_top < 1.0 or self.screen_warmup):
             firsts = self._firsts(study, trial.number, pred)
             if len(firsts) <= self.screen_warmup:
@@ -316,6 +353,28 @@ class JointPruner(BasePruner):
             if np.mean(firsts < pred) >= self.screen_top:
                 return (f"screen: predicted final {math.exp(pred):.4g} is not in the best "
                         f"{self.screen_top:.0%} of the study's so far")
+        return self._conformal(study, trial, step, pred, margin)
+
+    def _screened(self, study, number: int, pred: float) -> str | None:
+        """Why a configuration worse than the fixed cut is refused (None: the study's own best
+        let it pass)."""
+        why = (f"screen: predicted final {math.exp(pred):.4g} is not in the best "
+               f"{self.quantile:.0%} of the model's ({math.exp(self.cut0):.4g})")
+        if not (self.screen_records or self.screen_adapt):
+            return why
+        firsts = self._firsts(study, number, pred)
+        if self.screen_records and len(firsts) > self.screen_warmup and pred <= firsts.min():
+            return None
+        if self.screen_adapt and len(firsts) >= self.screen_adapt \
+                and np.mean(firsts < pred) < self.quantile:
+            return None
+        return why + " nor " + " or ".join(
+            (["a record of the study"] if self.screen_records else [])
+            + ([f"in the best {self.quantile:.0%} of its {len(firsts)}"]
+               if self.screen_adapt else []))
+
+    def _conformal(self, study, trial: FrozenTrial, step: int, pred: float, margin: float
+                   ) -> str | None:
         estimates = []
         for t in study.get_trials(deepcopy=False):
             if t.number == trial.number:

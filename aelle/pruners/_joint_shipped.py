@@ -107,8 +107,8 @@ def choose(models: dict[str, JointModel], inputs: str, can_read_hp: bool, task: 
 def joint_pruner(task: str | None = None, *, inputs: str = "auto", k: int = 1,
                  alpha: float | None = None, screen: bool = True, screen_top: float = 1.0,
                  screen_quantile: float | None = 0.1, screen_warmup: int = 30,
-                 screen_records: bool = True, learn: str = "none", stack_from: int = 8,
-                 then: str | None = "none", model_path: str | None = None,
+                 screen_records: bool = True, screen_adapt: int = 0, learn: str = "none",
+                 stack_from: int = 8, then: str | None = "none", model_path: str | None = None,
                  store: SpectrumStore | None = None,
                  hp_of: Callable[[dict], np.ndarray] | None = None) -> BasePruner:
     """``make("joint", task=...)``: the :class:`JointPruner` over the shipped model of ``task``
@@ -137,7 +137,8 @@ def joint_pruner(task: str | None = None, *, inputs: str = "auto", k: int = 1,
         return after
     return JointPruner(model, k=k, alpha=alpha, screen=screen, screen_top=screen_top,
                        screen_quantile=screen_quantile, screen_warmup=screen_warmup,
-                       screen_records=screen_records, learn=learn, stack_from=stack_from,
+                       screen_records=screen_records, screen_adapt=screen_adapt, learn=learn,
+                       stack_from=stack_from,
                        store=store, then=after, hp_of=hp_of if model.use_hp else None)
 
 

@@ -39,6 +39,11 @@ class PlainPruner(DecidingPruner):
     def wrapped(self) -> BasePruner:
         return self._pruner
 
+    @property
+    def reads_initial_spectrum(self) -> bool:
+        # Optuna's pruners read values only; one of ours that reads spectra says so
+        return bool(getattr(self._pruner, "reads_initial_spectrum", False))
+
     def decide(self, study, trial, *, spectrum, completed):
         return _verdict(self._pruner, study, trial)
 
@@ -60,6 +65,10 @@ class _Wrapper(DecidingPruner):
     @property
     def spectrum_pruner(self) -> SpectrumPruner | None:
         return self._pruner.spectrum_pruner
+
+    @property
+    def reads_initial_spectrum(self) -> bool:
+        return self._pruner.reads_initial_spectrum
 
     def refresh(self, study, completed=None):
         self._pruner.refresh(study, completed)

@@ -159,6 +159,13 @@ def test_spectrum_every_skips_epochs_but_not_the_last():
     assert [r.spectrum is not None for r in out.reports] == [True, False, True, True]
 
 
+def test_spectrum_initial_off_skips_the_untrained_networks_probe_only():
+    settings = {**TINY["smnist"], "epochs": 2, "spectrum_initial": False}
+    out = run_trial("smnist", smnist_params("rnn"), settings, seed=0)
+    assert [r.spectrum is not None for r in out.reports] == [False, True, True]
+    assert out.reports[0].value > 0 and out.reports[0].spectrum_seconds < 1e-3
+
+
 def test_stopped_after_epoch_0_keeps_initial_value():
     out = run_trial("signal", PARAMS["signal"], TINY["signal"], seed=0, callback=lambda r: False)
     assert out.state == "pruned" and out.epochs == 0 and out.value is not None

@@ -38,10 +38,11 @@ def model() -> JointModel:
     return m.fit(np.stack(x), np.array(y), np.array(g), np.array(s))
 
 
-def run(study: optuna.Study, q: float, rng) -> tuple[bool, int]:
-    """One trial with init quality ``q``: (pruned, the step it stopped at)."""
+def run(study: optuna.Study, q: float, rng, later: float = 1.0) -> tuple[bool, int]:
+    """One trial with init quality ``q``, its values after epoch 0 times ``later``: (pruned,
+    the step it stopped at)."""
     trial = study.ask()
-    values = curve(q, rng)
+    values = [v * (later if e else 1.0) for e, v in enumerate(curve(q, rng))]
     for e, v in enumerate(values):
         trial.report(v, e)
         if e == 0:
@@ -127,7 +128,11 @@ def test_bad_options_are_refused(model):
     with pytest.raises(ValueError, match="fitted"):
         JointPruner(JointModel(EPOCHS))
     with pytest.raises(ValueError, match="learn"):
-        JointPruner(model, learn="finetune")
+        JointPruner(model, learn="forget")
+    with pytest.raises(ValueError, match="screen_adapt"):
+        JointPruner(model, screen_adapt=-1, screen_quantile=0.1)
+    with pytest.raises(ValueError, match="screen_adapt takes its share from screen_quantile"):
+        JointPruner(model, screen_adapt=5)
     with pytest.raises(ValueError, match="k"):
         JointPruner(model, k=0)
     with pytest.raises(ValueError, match="screen_quantile"):
@@ -189,6 +194,34 @@ def test_with_records_a_study_whose_configurations_all_look_bad_still_trains_som
     # the first two are screened whatever they predict; then a record passes, a worse one not
     assert [run(records, q, rng) for q in (0.8, 0.9, 0.5, 0.95, 0.2)] == [
         (True, 0), (True, 0), (False, EPOCHS), (True, 0), (False, EPOCHS)]
+
+
+def test_an_adaptive_screen_trains_the_best_share_of_the_study_itself(model):
+    rng = np.random.default_rng(8)
+    adapt = optuna.create_study(pruner=JointPruner(
+        model, screen_quantile=0.3, screen_adapt=3, then=optuna.pruners.NopPruner()))
+    # every one worse than the reference's best 30 %; from the third on, the study's own best
+    # 30 % pass: 0.4 is no record (0.2 came before) and passes all the same
+    assert [run(adapt, q, rng)[0] for q in (0.8, 0.9, 0.5, 0.95, 0.2, 0.85, 0.4)] == [
+        True, True, False, True, False, True, False]
+    assert run(adapt, 0.99, rng) == (True, 0)
+    assert adapt.pruner.reason.endswith("nor in the best 30% of its 8")
+
+
+@pytest.mark.parametrize("learn", ["stack", "finetune"])
+def test_learning_from_the_study_moves_its_predictions_to_the_studys_finals(model, learn):
+    # the study's networks end ten times worse than their first loss says to the carried model
+    rng = np.random.default_rng(9)
+    fixed = dict(screen_quantile=0.5, then=optuna.pruners.NopPruner())
+    carried = optuna.create_study(pruner=JointPruner(model, **fixed))
+    learns = optuna.create_study(pruner=JointPruner(model, learn=learn, stack_from=3, **fixed))
+    for study in (carried, learns):
+        for q in (-0.9, -0.8, -0.95):
+            assert run(study, q, rng, later=10.0) == (False, EPOCHS)
+    assert run(carried, -0.9, rng, later=10.0) == (False, EPOCHS)
+    assert run(learns, -0.9, rng, later=10.0) == (True, 0)
+    predicted = float(learns.pruner.reason.split("predicted final ")[1].split()[0])
+    assert predicted > 4 * math.exp(-1.8)  # the carried model says about exp(2q)
 
 
 def test_a_model_of_leading_exponents_reads_a_longer_spectrum_as_far(model):
