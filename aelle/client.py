@@ -95,8 +95,12 @@ class Client:
     def resume(self, name: str) -> dict[str, Any]:
         return self._json("POST", f"/studies/{_name(name)}/resume")
 
-    def raise_budget(self, name: str, budget: int) -> dict[str, Any]:
-        return self._json("POST", f"/studies/{_name(name)}/budget", body={"budget": budget})
+    def raise_budget(self, name: str, budget: int | None = None,
+                     budget_epochs: int | None = None) -> dict[str, Any]:
+        """Raise the trial budget, the epoch budget or both."""
+        body = {k: v for k, v in (("budget", budget), ("budget_epochs", budget_epochs))
+                if v is not None}
+        return self._json("POST", f"/studies/{_name(name)}/budget", body=body)
 
     def requeue_failed(self, name: str) -> list[int]:
         """Queue the study's failed trials again; their numbers."""
@@ -206,7 +210,8 @@ def done(study: dict[str, Any]) -> bool:
         return True
     if study["stopped"]:  # its queued trials wait for a resume
         return running == 0
-    return study["used"] >= study["budget"] and running + waiting == 0
+    spent = study.get("spent", study["used"] >= study["budget"])
+    return spent and running + waiting == 0
 
 
 def _name(name: str) -> str:

@@ -166,8 +166,9 @@ class Coordinator:
     def resume_study(self, name: str):
         return self.lifecycle.resume(name)
 
-    def raise_budget(self, name: str, budget: int):
-        return self.lifecycle.raise_budget(name, budget)
+    def raise_budget(self, name: str, budget: int | None = None,
+                     budget_epochs: int | None = None):
+        return self.lifecycle.raise_budget(name, budget, budget_epochs)
 
     def requeue_failed(self, name: str):
         return self.lifecycle.requeue_failed(name)

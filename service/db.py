@@ -89,6 +89,7 @@ class StudyRow(Base):
     name: Mapped[str] = mapped_column(String(512), unique=True)
     spec: Mapped[dict] = mapped_column(JSON)
     budget: Mapped[int] = mapped_column(Integer)
+    budget_epochs: Mapped[int | None] = mapped_column(Integer)  # None: trials only
     stopped: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     # why the study is no longer served (its stored spec, or its Optuna study, proved broken)

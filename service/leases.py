@@ -117,7 +117,7 @@ class LeaseBook:
         # reads the study's trials) happens outside, so that leases do not queue behind it.
         with self._study_lock(row.study_id), self.db.advisory_lock(row.study_id):
             waiting = self._waiting(row.study_id)
-            if not waiting and self.studies.used(row.study_id) >= row.budget:
+            if not waiting and self.studies.spent(row):
                 if self._open_leases(row.study_id):
                     return None
                 # Nothing runs. Retries come from running trials and are queued before their

@@ -87,14 +87,28 @@ class Lifecycle:
         self.leases.reopen(row.study_id)
         return self.studies.summary(name)
 
-    def raise_budget(self, name: str, budget: int) -> StudyPublic:
+    def raise_budget(self, name: str, budget: int | None = None,
+                     budget_epochs: int | None = None) -> StudyPublic:
+        """Raise the trial budget, the epoch budget or both; each one given must be above the
+        study's (a study without an epoch budget has no ceiling to raise)."""
         row = self._served(name)
-        if budget <= row.budget:
+        if budget is None and budget_epochs is None:
+            raise Invalid("give a new budget: budget (trials), budget_epochs, or both")
+        if budget is not None and budget <= row.budget:
             raise Invalid(f"budget {budget} does not raise study {name!r}'s budget of "
                           f"{row.budget}")
+        if budget_epochs is not None:
+            if row.budget_epochs is None:
+                raise Invalid(f"study {name!r} has no epoch budget to raise: only its trial "
+                              "budget bounds it")
+            if budget_epochs <= row.budget_epochs:
+                raise Invalid(f"budget_epochs {budget_epochs} does not raise study {name!r}'s "
+                              f"epoch budget of {row.budget_epochs}")
+        values = {k: v for k, v in (("budget", budget), ("budget_epochs", budget_epochs))
+                  if v is not None}
         with self.db.session() as s:
             s.execute(update(StudyRow).where(StudyRow.study_id == row.study_id)
-                      .values(budget=budget))
+                      .values(**values))
         self.leases.reopen(row.study_id)
         return self.studies.summary(name)
 

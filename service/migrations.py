@@ -57,6 +57,12 @@ def _explains(conn: Connection) -> None:
     ExplainRow.__table__.create(conn, checkfirst=True)
 
 
+def _study_budget_epochs(conn: Connection) -> None:
+    columns = {c["name"] for c in inspect(conn).get_columns("aelle_studies")}
+    if "budget_epochs" not in columns:
+        conn.execute(text("ALTER TABLE aelle_studies ADD COLUMN budget_epochs INTEGER"))
+
+
 # version -> (what it changes, the step from version - 1)
 STEPS: dict[int, tuple[str, Callable[[Connection], None]]] = {
     1: ("aelle_leases.retry_of: the trial number a lease runs again", _lease_retry_of),
@@ -66,6 +72,8 @@ STEPS: dict[int, tuple[str, Callable[[Connection], None]]] = {
     4: ("aelle_studies.task_version: the task version a study's trials run with",
         _study_task_version),
     5: ("aelle_explains: each trial's stored explanation (report JSON and HTML)", _explains),
+    6: ("aelle_studies.budget_epochs: a study's compute budget in epochs trained",
+        _study_budget_epochs),
 }
 SCHEMA_VERSION = max(STEPS)
 OURS = ("aelle_studies", "aelle_leases", "aelle_reports", "aelle_models", "aelle_artifacts",

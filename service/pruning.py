@@ -126,9 +126,11 @@ def run_settings(spec: StudyCreate, pruner: DecidingPruner) -> dict:
     """The settings every trial of the study runs with: the task's (:func:`task_settings`),
     without the untrained network's spectrum where the pruner does not read it and the study
     does not ask for it (``settings.spectrum_initial``): a screening pruner refuses most
-    configurations at step 0, and each would pay a probe that decides nothing."""
+    configurations at step 0, and each would pay a probe that decides nothing. A foreign
+    task's settings stay as given: its workers' task may not know the setting."""
     settings = task_settings(spec)
-    if "spectrum_initial" not in spec.settings and not pruner.reads_initial_spectrum:
+    if "spectrum_initial" in settings and "spectrum_initial" not in spec.settings \
+            and not pruner.reads_initial_spectrum:
         settings["spectrum_initial"] = False
     return settings
 

@@ -20,7 +20,7 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import tasks
 from aelle.pruners import NAMES as PRUNERS
@@ -36,6 +36,8 @@ class SpecError(ValueError):
 # more memory or time than any machine has.
 MAX_MAGNITUDE = 1e12           # any float a spec holds: search bounds, settings
 MAX_INT = 10**9                # any integer setting not named in SETTING_LIMITS
+MAX_TRIALS = 100_000          # a study's trial budget
+MAX_BUDGET_EPOCHS = 10**8      # a study's epoch budget
 MAX_EXPONENTS = 16_384         # the most exponents a report may carry
 MAX_CHOICES = 1_000            # the choices of one categorical
 MAX_CHOICE_LENGTH = 256        # the characters of one string choice
@@ -150,7 +152,14 @@ class StudyCreate(Strict):
     direction: Literal["minimize", "maximize"] = "minimize"
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
-    budget: int = Field(ge=1, le=100_000)
+    budget: int = Field(MAX_TRIALS, ge=1, le=MAX_TRIALS, description="the most trials it "
+                        "starts (a retry replaces the trial it retries); may be left out where "
+                        "budget_epochs is given")
+    budget_epochs: int | None = Field(None, ge=1, le=MAX_BUDGET_EPOCHS, description="a compute "
+                                      "budget: no new trial starts once the study's trials "
+                                      "have trained this many epochs, retries included (the "
+                                      "untrained network's report is not an epoch; trials "
+                                      "running then finish, and queued retries still run)")
     epochs: int | None = Field(None, ge=1, le=10_000)
     settings: dict[str, Any] = Field(default_factory=dict)
     max_failed: int = Field(20, ge=1, le=100_000, description="the study is stopped once "
@@ -158,6 +167,13 @@ class StudyCreate(Strict):
     max_retries: int = Field(100, ge=0, le=1_000_000, description="the study is stopped once "
                              "more trials than this were queued again (a stale heartbeat, "
                              "a worker handing a trial back)")
+
+    @model_validator(mode="after")
+    def _a_budget(self) -> StudyCreate:
+        if "budget" not in self.model_fields_set and self.budget_epochs is None:
+            raise ValueError("give a budget: budget (trials), budget_epochs (epochs trained), "
+                             "or both")
+        return self
 
 
 class ForeignTask:

@@ -57,6 +57,13 @@ def state_of(t: FrozenTrial) -> State:
     return _STATES[t.state]
 
 
+def spent(row: StudyRow, used: int, epochs_used: int) -> bool:
+    """The budget rule: no new trial once ``used`` trials started or, with an epoch budget,
+    ``epochs_used`` epochs were trained."""
+    return used >= row.budget or (row.budget_epochs is not None
+                                  and epochs_used >= row.budget_epochs)
+
+
 @dataclass
 class ActiveStudy:
     """A study as this process uses it: Optuna's handle and what its spec builds."""
@@ -133,6 +140,7 @@ class StudyCatalog:
                 with self.db.session() as s:
                     s.add(StudyRow(study_id=study_id(study), name=spec.name,
                                    spec=spec.model_dump(mode="json"), budget=spec.budget,
+                                   budget_epochs=spec.budget_epochs,
                                    task_version=task_version(spec)))
             except BaseException:
                 # the two writes are one: without our row, Optuna's study goes too (a study
@@ -184,7 +192,7 @@ class StudyCatalog:
             name=row.name, task=active.spec.task, task_version=row.task_version,
             direction=active.spec.direction,
             pruner=active.spec.pruner.name, shadow=active.spec.pruner.shadow,
-            budget=row.budget, used=self.used(row.study_id), stopped=row.stopped,
+            stopped=row.stopped, **self._budget(row),
             counts=dict(Counter(str(state_of(t)) for t in trials)), best=best,
             epochs_trained=sum(len(t.intermediate_values) for t in trials),
             epochs_per_trial=active.settings["epochs"],
@@ -205,8 +213,7 @@ class StudyCatalog:
         return StudyPublic(
             name=row.name, task=str(spec.get("task", "")), task_version=row.task_version,
             direction=str(spec.get("direction", "")), pruner=str(pruner.get("name", "")),
-            shadow=bool(pruner.get("shadow", False)), budget=row.budget,
-            used=self.used(row.study_id), stopped=True,
+            shadow=bool(pruner.get("shadow", False)), stopped=True, **self._budget(row),
             counts=dict(Counter(str(state_of(t)) for t in trials)), best=None,
             epochs_trained=sum(len(t.intermediate_values) for t in trials),
             created_at=row.created_at.isoformat(), quarantine=row.quarantine,
@@ -288,6 +295,24 @@ class StudyCatalog:
             return list(s.scalars(select(StudyRow).where(StudyRow.stopped.is_(False),
                                                          StudyRow.quarantine.is_(None))
                                   .order_by(StudyRow.created_at)).all())
+
+    def _budget(self, row: StudyRow) -> dict:
+        used, epochs = self.used(row.study_id), self.epochs_used(row.study_id)
+        return dict(budget=row.budget, used=used, budget_epochs=row.budget_epochs,
+                    epochs_used=epochs, spent=spent(row, used, epochs))
+
+    def epochs_used(self, sid: int) -> int:
+        """Epochs the study's trials trained, retries included: their reports past step 0 (the
+        untrained network's)."""
+        with self.db.session() as s:
+            return s.scalar(select(func.count()).select_from(ReportRow).where(
+                ReportRow.study_id == sid, ReportRow.step > 0))
+
+    def spent(self, row: StudyRow) -> bool:
+        """No new trial of the study may start: its trial budget or its epoch budget is used
+        up."""
+        return spent(row, self.used(row.study_id),
+                     0 if row.budget_epochs is None else self.epochs_used(row.study_id))
 
     def used(self, sid: int) -> int:
         """Trials started against the budget: a retry replaces the trial it retries, so the

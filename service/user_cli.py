@@ -38,8 +38,10 @@ def add_submit_parser(sub) -> None:
     p.add_argument("file", nargs="?", type=Path, help="a study file (YAML or JSON)")
     p.add_argument("--name")
     p.add_argument("--task")
-    p.add_argument("--budget", type=int)
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--budget", type=int, help="the most trials it starts")
+    p.add_argument("--budget-epochs", type=int, help="a compute budget: no trial starts once "
+                   "its trials have trained this many epochs")
+    p.add_argument("--epochs", type=int, help="epochs a trial trains for")
     p.add_argument("--pruner", help="joint (the default), aelle, median, hyperband, "
                    "successive_halving, none, max_le, mean_le")
     p.add_argument("--shadow", action="store_true", help="record the pruner's decisions only")
@@ -80,6 +82,7 @@ def add_study_parser(sub) -> None:
     p.add_argument("action", choices=["stop", "resume", "budget", "requeue", "delete"])
     p.add_argument("study")
     p.add_argument("budget", nargs="?", type=int, help="budget: the new trial budget")
+    p.add_argument("--budget-epochs", type=int, help="budget: the new epoch budget")
     p.add_argument("--yes", action="store_true", help="delete: without asking")
     p.set_defaults(func=run_study)
 
@@ -122,7 +125,7 @@ def study_from(args) -> dict:
         if not isinstance(spec, dict):
             raise CommandError(f"{args.file}: a study file holds a mapping (name, task, "
                                "budget, ...)")
-    for key in ("name", "task", "budget", "epochs", "direction"):
+    for key in ("name", "task", "budget", "budget_epochs", "epochs", "direction"):
         if getattr(args, key) is not None:
             spec[key] = getattr(args, key)
     if args.pruner or args.shadow:
@@ -140,7 +143,7 @@ def study_from(args) -> dict:
 def run_submit(args) -> int:
     with client_for(args) as client:
         got = client.submit(study_from(args))
-    print(f"created study {got['name']}: task {got['task']}, budget {got['budget']}, "
+    print(f"created study {got['name']}: task {got['task']}, budget {budget_words(got)}, "
           f"pruner {got['pruner']}")
     return 0
 
@@ -155,7 +158,7 @@ def run_studies(args) -> int:
     for s in got:
         c = s["counts"]
         rows.append([s["name"], s["task"], s["pruner"] + (" (shadow)" if s["shadow"] else ""),
-                     f"{s['used']}/{s['budget']}", str(c.get("complete", 0)),
+                     used_words(s), str(c.get("complete", 0)),
                      str(c.get("pruned", 0) + c.get("diverged", 0)), str(c.get("running", 0)),
                      "-" if s["best"] is None else f"{s['best']['value']:.4g}"])
     print(table(rows))
@@ -183,9 +186,10 @@ def run_trials(args) -> int:
 
 
 def run_study(args) -> int:
-    if (args.action == "budget") != (args.budget is not None):
-        raise CommandError("give the new budget with `budget` (aelle study budget NAME N), "
-                           "and only there")
+    given = args.budget is not None or args.budget_epochs is not None
+    if (args.action == "budget") != given:
+        raise CommandError("give the new budget with `budget` (aelle study budget NAME N, "
+                           "or NAME --budget-epochs E, or both), and only there")
     if args.action == "delete" and not args.yes:
         answer = input(f"delete study {args.study!r} with its trials and networks? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
@@ -201,11 +205,27 @@ def run_study(args) -> int:
             numbers = client.requeue_failed(args.study)
             print(f"queued again: {', '.join(map(str, numbers)) or 'no failed trial'}")
             return 0
-        got = (client.raise_budget(args.study, args.budget) if args.action == "budget"
-               else getattr(client, args.action)(args.study))
-    print(f"study {got['name']}: budget {got['budget']}, used {got['used']}, "
+        got = (client.raise_budget(args.study, args.budget, args.budget_epochs)
+               if args.action == "budget" else getattr(client, args.action)(args.study))
+    print(f"study {got['name']}: budget {budget_words(got)}, used {used_words(got)}, "
           f"{'stopped' if got['stopped'] else 'running'}")
     return 0
+
+
+def budget_words(study: dict) -> str:
+    """``40 trials`` or ``40 trials, 400 epochs``."""
+    words = f"{study['budget']} trials"
+    if study.get("budget_epochs") is not None:
+        words += f", {study['budget_epochs']} epochs"
+    return words
+
+
+def used_words(study: dict) -> str:
+    """Used against each budget: ``3/40`` or ``3/40, 120/400 ep``."""
+    words = f"{study['used']}/{study['budget']}"
+    if study.get("budget_epochs") is not None:
+        words += f", {study['epochs_used']}/{study['budget_epochs']} ep"
+    return words
 
 
 def trial_rows(trials: list[dict]) -> list[list[str]]:

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aelle.cli import positive
+from aelle.client import done
 from service.user_cli import client_for, user_options
 
 STATE_STYLE = {"running": "bold green", "waiting": "dim", "complete": "blue",
@@ -34,21 +35,22 @@ def add_watch_parser(sub) -> None:
     p.set_defaults(func=run_watch)
 
 
-def done(summary: dict) -> bool:
-    """Nothing more will happen: no trial runs or waits, and no more will be leased."""
-    c = summary["counts"]
-    busy = c.get("running", 0) + c.get("waiting", 0)
-    return busy == 0 and (summary["stopped"] or summary["used"] >= summary["budget"])
+def _progress(summary: dict) -> tuple[ProgressBar, str]:
+    """The bar of the budget that binds: epochs where the study has an epoch budget."""
+    if summary.get("budget_epochs") is not None:
+        used, total = summary["epochs_used"], summary["budget_epochs"]
+        words = f"{used}/{total} epochs, {summary['used']} trials"
+    else:
+        used, total = summary["used"], summary["budget"]
+        words = f"{used}/{total} trials"
+    return ProgressBar(total=max(total, 1), completed=min(used, total), width=30), words
 
 
 def view(summary: dict, trials: list[dict], rows: int):
     """The study as a renderable: its header with a progress bar, then its trials."""
     c = summary["counts"]
     head = Table.grid(padding=(0, 2))
-    head.add_row(Text(summary["name"], style="bold"),
-                 ProgressBar(total=max(summary["budget"], 1), completed=summary["used"],
-                             width=30),
-                 f"{summary['used']}/{summary['budget']} trials")
+    head.add_row(Text(summary["name"], style="bold"), *_progress(summary))
     best = summary["best"]
     total = summary["epochs_trained"] + summary["epochs_saved"]
     saved = (f"{summary['epochs_saved']} epochs ({100 * summary['epochs_saved'] / total:.0f}%)"

@@ -30,6 +30,11 @@ class StudyPublic(BaseModel):
     budget: int
     used: int = Field(description="trials started against the budget (a retry replaces the "
                       "trial it retries)")
+    budget_epochs: int | None = Field(None, description="the epoch budget (None: trials only)")
+    epochs_used: int = Field(0, description="epochs trained against the epoch budget, "
+                             "retries included (the untrained network's report is not one)")
+    spent: bool = Field(False, description="no new trial starts: the trial or the epoch "
+                        "budget is used up (queued retries still run)")
     stopped: bool
     counts: dict[str, int] = Field(description="trials by state")
     best: BestTrial | None

@@ -1,5 +1,6 @@
 """aelle.client.Client and the user commands built on it, against a real coordinator."""
 
+import json
 import sys
 import threading
 
@@ -100,3 +101,16 @@ def test_user_commands_download_and_change_a_study(server, tmp_path, capsys):
     assert "1 networks" in capsys.readouterr().out
     assert main(["study", "resume", "s", *opts]) == 2
     assert "404" in capsys.readouterr().err
+
+
+def test_an_epoch_budget_from_the_command_line(server, tmp_path, capsys):
+    opts = ["--url", server, "--token", TOKEN]
+    spec = tmp_path / "study.json"
+    spec.write_text(json.dumps({k: v for k, v in study(name="e").items() if k != "budget"}))
+    assert main(["submit", str(spec), "--budget-epochs", "5", *opts]) == 0
+    assert "budget 100000 trials, 5 epochs" in capsys.readouterr().out
+    assert main(["study", "budget", "e", "--budget-epochs", "8", *opts]) == 0
+    assert "used 0/100000, 0/8 ep" in capsys.readouterr().out
+    assert Client(server, TOKEN).study("e")["budget_epochs"] == 8
+    assert main(["study", "budget", "e", "--budget-epochs", "8", *opts]) == 2
+    assert "does not raise" in capsys.readouterr().err

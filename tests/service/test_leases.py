@@ -16,6 +16,60 @@ def test_budget_is_exact_and_no_work_is_a_normal_answer(client):
     assert client.get(f"{API}/studies/s", headers=USER).json()["used"] == 2
 
 
+def test_an_epoch_budget_stops_new_trials_once_spent_and_can_be_raised(client):
+    spec = {k: v for k, v in study(budget_epochs=3, epochs=2).items() if k != "budget"}
+    assert client.post(f"{API}/studies", json=spec, headers=USER).status_code == 201
+    a = lease(client)
+    for epoch in range(3):  # epoch 0 is the untrained network: it trains nothing
+        assert report(client, a, epoch=epoch).status_code == 200
+    result(client, a)
+    got = client.get(f"{API}/studies/s", headers=USER).json()
+    assert (got["epochs_used"], got["budget_epochs"], got["spent"]) == (2, 3, False)
+    b = lease(client)
+    assert b["trial_id"] is not None
+    report(client, b, epoch=0)
+    report(client, b, epoch=1)
+    assert lease(client)["trial_id"] is None  # 3 epochs trained: no new trial starts
+    report(client, b, epoch=2)  # while the running one finishes
+    result(client, b)
+    got = client.get(f"{API}/studies/s", headers=USER).json()
+    assert (got["used"], got["epochs_used"], got["spent"]) == (2, 4, True)
+    raised = client.post(f"{API}/studies/s/budget", json={"budget_epochs": 6}, headers=USER)
+    assert raised.status_code == 200 and raised.json()["spent"] is False
+    assert lease(client)["trial_id"] is not None
+
+
+def test_budgets_that_cannot_be_used_are_refused_by_name(client):
+    spec = {k: v for k, v in study().items() if k != "budget"}
+    r = client.post(f"{API}/studies", json=spec, headers=USER)
+    assert r.status_code == 422 and "budget_epochs" in str(r.json()["detail"])
+    client.post(f"{API}/studies", json=study(budget=2), headers=USER)
+    for body, words in (({"budget_epochs": 10}, "has no epoch budget"),
+                        ({}, "give a new budget"), ({"budget": 2}, "does not raise")):
+        r = client.post(f"{API}/studies/s/budget", json=body, headers=USER)
+        assert r.status_code == 422 and words in r.json()["detail"], r.json()
+    got = client.get(f"{API}/studies/s", headers=USER).json()
+    assert (got["budget"], got["budget_epochs"]) == (2, None)  # nothing changed
+
+
+def test_a_pruner_that_reads_no_untrained_spectrum_spares_its_probe(client):
+    def first_lease(**kw):
+        client.post(f"{API}/studies", json=study(budget=1, **kw), headers=USER)
+        got = lease(client)
+        assert got["study"] == kw["name"]
+        return got["settings"]
+
+    # the default pruner reads the tiny smnist study's hyperparameters, not its spectrum
+    default = {k: v for k, v in study(name="hp").items() if k != "pruner"}
+    client.post(f"{API}/studies", json={**default, "budget": 1}, headers=USER)
+    assert lease(client)["settings"]["spectrum_initial"] is False
+    assert first_lease(name="reads")["spectrum_initial"] is True  # AeLLE reads every spectrum
+    asked = {**study()["settings"], "spectrum_initial": True}
+    assert first_lease(name="asked", settings=asked,
+                       pruner={"name": "median"})["spectrum_initial"] is True
+    assert first_lease(name="plain", pruner={"name": "median"})["spectrum_initial"] is False
+
+
 def test_a_handed_back_trial_is_retried_with_its_parameters(client):
     client.post(f"{API}/studies", json=study(budget=1), headers=USER)
     first = lease(client)

@@ -117,7 +117,7 @@ def test_a_version_2_database_gets_the_artifacts_table_and_keeps_its_studies(tmp
     assert version(url) == 2
     assert migrate(url)[0] == ("schema version 3: aelle_artifacts: the trained network each "
                                "trial stored")
-    assert version(url) == SCHEMA_VERSION == 5
+    assert version(url) == SCHEMA_VERSION == 6
     assert {"trial_id", "artifact_id", "sha256"} <= columns(url, "aelle_artifacts")
     assert execute(url, "SELECT name FROM aelle_studies")[0] == [("kept",)]
 
@@ -136,21 +136,37 @@ def test_a_version_2_database_gets_the_task_version_column_and_keeps_its_studies
             "CREATE TABLE aelle_schema (version INTEGER PRIMARY KEY)",
             "INSERT INTO aelle_schema (version) VALUES (2)")
     assert version(url) == 2
-    assert migrate(url)[-2] == ("schema version 4: aelle_studies.task_version: the task "
+    assert migrate(url)[-3] == ("schema version 4: aelle_studies.task_version: the task "
                                 "version a study's trials run with")
-    assert "task_version" in columns(url, "aelle_studies") and version(url) == 5
-    [rows] = execute(url, "SELECT name, budget, task_version FROM aelle_studies")
-    assert rows == [("old", 5, None)]
+    assert {"task_version", "budget_epochs"} <= columns(url, "aelle_studies")
+    assert version(url) == 6
+    [rows] = execute(url, "SELECT name, budget, task_version, budget_epochs FROM aelle_studies")
+    assert rows == [("old", 5, None, None)]
 
 
 def test_a_version_4_database_gets_the_explains_table_and_keeps_its_studies(tmp_path):
     url = f"sqlite:///{tmp_path}/v4.db"
     with_a_study(url, "DROP TABLE aelle_explains", "UPDATE aelle_schema SET version = 4")
     assert version(url) == 4
-    assert migrate(url) == ["schema version 5: aelle_explains: each trial's stored explanation "
-                            "(report JSON and HTML)"]
-    assert version(url) == SCHEMA_VERSION == 5
+    assert migrate(url)[0] == ("schema version 5: aelle_explains: each trial's stored "
+                               "explanation (report JSON and HTML)")
+    assert version(url) == SCHEMA_VERSION == 6
     assert {"study_id", "number", "trial_id", "report", "html"} <= columns(url,
                                                                           "aelle_explains")
     assert execute(url, "SELECT name FROM aelle_studies")[0] == [("kept",)]
     assert with_a_study(url).summary("kept").name == "kept"  # and a coordinator serves it
+
+
+def test_a_version_5_database_gets_the_epoch_budget_column_and_its_studies_keep_their_budget(
+        tmp_path):
+    url = f"sqlite:///{tmp_path}/v5.db"
+    with_a_study(url, "ALTER TABLE aelle_studies DROP COLUMN budget_epochs",
+                 "UPDATE aelle_schema SET version = 5")
+    assert "budget_epochs" not in columns(url, "aelle_studies")
+    assert migrate(url) == ["schema version 6: aelle_studies.budget_epochs: a study's compute "
+                            "budget in epochs trained"]
+    assert version(url) == SCHEMA_VERSION == 6
+    [rows] = execute(url, "SELECT name, budget_epochs FROM aelle_studies")
+    assert rows == [("kept", None)]
+    summary = with_a_study(url).summary("kept")  # served, bound by its trial budget alone
+    assert summary.budget_epochs is None and not summary.spent

@@ -9,13 +9,16 @@ from pydantic import Field
 from service.api.deps import CoordinatorDep, UserAuth
 from service.api.schemas import StudyPublic
 from service.lifecycle import Requeued, StudyDeleted
-from service.specs import Strict
+from service.specs import MAX_BUDGET_EPOCHS, MAX_TRIALS, Strict
 
 router = APIRouter(prefix="/studies", tags=["studies"], dependencies=UserAuth)
 
 
 class BudgetUpdate(Strict):
-    budget: int = Field(ge=1, le=100_000, description="the new budget, above the current one")
+    budget: int | None = Field(None, ge=1, le=MAX_TRIALS, description="the new trial budget, "
+                               "above the current one")
+    budget_epochs: int | None = Field(None, ge=1, le=MAX_BUDGET_EPOCHS, description="the new "
+                                      "epoch budget, above the current one")
 
 
 @router.delete("/{name}", response_model=StudyDeleted)
@@ -33,8 +36,9 @@ def resume_study(name: str, coordinator: CoordinatorDep):
 
 @router.post("/{name}/budget", response_model=StudyPublic)
 def raise_budget(name: str, body: BudgetUpdate, coordinator: CoordinatorDep):
-    """Raise the study's trial budget (422 unless above the current one)."""
-    return coordinator.raise_budget(name, body.budget)
+    """Raise the study's trial budget, its epoch budget or both (422 unless each one given is
+    above the current one)."""
+    return coordinator.raise_budget(name, body.budget, body.budget_epochs)
 
 
 @router.post("/{name}/requeue", response_model=Requeued)

@@ -115,11 +115,16 @@ function saved(s) {
   return `${s.epochs_saved} epochs (${Math.round(100 * s.epochs_saved / total)}%)`;
 }
 
+// the budget that binds: epochs where the study has an epoch budget
 function progress(s) {
   const wrap = el("span", null, {class: "progress"});
-  const bar = el("progress", null, {max: String(s.budget), value: String(s.used),
-                                    "aria-label": `${s.name}: ${s.used} of ${s.budget} trials`});
-  wrap.append(bar, el("span", ` ${s.used}/${s.budget}`));
+  const epochs = s.budget_epochs !== null && s.budget_epochs !== undefined;
+  const [used, total, unit] = epochs ? [s.epochs_used, s.budget_epochs, "epochs"]
+                                     : [s.used, s.budget, "trials"];
+  const bar = el("progress", null, {max: String(total), value: String(Math.min(used, total)),
+                                    "aria-label": `${s.name}: ${used} of ${total} ${unit}`});
+  wrap.append(bar, el("span", epochs ? ` ${used}/${total} ep, ${s.used} trials`
+                                     : ` ${used}/${total}`));
   return wrap;
 }
 
