@@ -52,6 +52,8 @@ SERVICE = {
     "median": {"name": "median"},
     "successive_halving": {"name": "successive_halving", "settings": {"min_resource": 1}},
     "joint_q10r30_hp": {"name": "joint"},
+    # the planned screen: its trial and epoch budgets are the replay's plan (planned_budgets)
+    "screen_top_k_hp": {"name": "joint", "settings": {"finalists": 3}},
 }
 
 
@@ -93,8 +95,25 @@ def timeline(trials: list[dict], reads: str, c: dict[str, float]) -> tuple[list,
     return events, spent
 
 
+def planned_budgets(rule: str, budget_epochs: float, epochs: int, c: dict[str, float],
+                    pool_size: int) -> dict:
+    """The budgets of a planned rule's study, as the replay plans it
+    (``bench.anytime.screen_top_k_study``): configurations screened while the rest of the
+    budget still pays for the K finalists, at most the replay's pool; the epochs left then
+    train the finalists, K or as many more as they pay for. An unplanned rule: none."""
+    if not at.RULES[rule].planned:
+        return {}
+    k = SERVICE[rule]["settings"]["finalists"]
+    screened = min(pool_size, math.floor((budget_epochs - k * epochs) / c["epoch0"] + 1e-9))
+    if screened < 1:
+        raise SystemExit(f"{rule}: a budget of {budget_epochs / epochs} FTE does not pay for "
+                         f"{k} finalists and a screen")
+    return {"budget": screened,
+            "budget_epochs": int(budget_epochs - screened * c["epoch0"])}
+
+
 def run_study(rule: str, seed: int, pop: at.Population, settings: dict, budget_epochs: float,
-              c: dict[str, float]) -> dict:
+              c: dict[str, float], plan: dict | None = None) -> dict:
     reads = at.RULES[rule].spectra
     user, worker = secrets.token_hex(16), secrets.token_hex(16)
     name = f"live-{rule}-s{seed}"
@@ -106,7 +125,7 @@ def run_study(rule: str, seed: int, pop: at.Population, settings: dict, budget_e
                            headers={"Authorization": f"Bearer {user}"})
         spec = {"name": name, "task": pop.task, "budget": 100_000, "epochs": pop.epochs,
                 "settings": settings, "sampler": {"name": "random", "seed": 10_000 + seed},
-                "pruner": SERVICE[rule]}
+                "pruner": SERVICE[rule], **(plan or {})}
         api.post("/studies", json=spec).raise_for_status()
         log = ex.enter_context(tempfile.TemporaryFile(mode="w+"))
         start = time.perf_counter()
@@ -132,7 +151,8 @@ def run_study(rule: str, seed: int, pop: at.Population, settings: dict, budget_e
             raise SystemExit(f"the worker of {name} failed:\n{log.read()[-2000:]}")
         trials = api.get(f"/studies/{name}/trials").json()["data"]
     events, spent = timeline(trials, reads, c)
-    return {"rule": rule, "seed": seed, "pruner": SERVICE[rule], "seconds": round(seconds, 1),
+    return {"rule": rule, "seed": seed, "pruner": SERVICE[rule], "plan": plan or None,
+            "seconds": round(seconds, 1),
             "spent_fte": spent / pop.epochs, "events": events,
             "trials": [{k: t[k] for k in ("number", "state", "value", "epochs", "params")}
                        for t in trials]}
@@ -231,7 +251,9 @@ def main(argv=None) -> int:
 
     def one(job):
         rule, seed = job
-        run = run_study(rule, seed, pop, settings, max(args.budgets) * pop.epochs, c)
+        budget = max(args.budgets) * pop.epochs
+        run = run_study(rule, seed, pop, settings, budget, c,
+                        planned_budgets(rule, budget, pop.epochs, c, len(pool)))
         run["score"] = score(run, args.budgets, pop.epochs, scale)
         print(f"{rule} seed {seed}: regret {run['score']['regret']}, "
               f"{run['score']['trials']} trials, {run['seconds']:.0f} s", flush=True)

@@ -20,6 +20,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import delete, func, insert, select, update
 
+from aelle.pruners import seed_of
 from service.api.schemas import HeartbeatPublic, LeasePublic
 from service.api.schemas import TrialState as State
 from service.db import (
@@ -34,9 +35,18 @@ from service.db import (
     is_database_error,
 )
 from service.errors import Conflict, NotFound, Quarantined
+from service.finalists import planned_screen, queue_due
 from service.optuna_compat import ask, fail_abandoned, fail_stale, frozen_of, orphans, trial_id
 from service.specs import task_of
-from service.studies import OUTCOME, REASON, ActiveStudy, StudyCatalog, one_line, state_of
+from service.studies import (
+    OUTCOME,
+    REASON,
+    ActiveStudy,
+    StudyCatalog,
+    one_line,
+    run_again,
+    state_of,
+)
 
 log = logging.getLogger("aelle.service")
 
@@ -121,9 +131,11 @@ class LeaseBook:
                 if self._open_leases(row.study_id):
                     return None
                 # Nothing runs. Retries come from running trials and are queued before their
-                # lease closes, so one queued meanwhile is seen now; without one the study never
-                # has work again (no process starts a trial past the budget): later leases skip
-                # it without a query.
+                # lease closes, so one queued meanwhile is seen now, and so are the finalists
+                # of a planned screen that is over; without one the study never has work again
+                # (no process starts a trial past the budget): later leases skip it without a
+                # query.
+                self._queue_finalists(row, active)
                 waiting = self._waiting(row.study_id)
                 if not waiting:
                     self._exhausted.add(row.study_id)
@@ -133,8 +145,7 @@ class LeaseBook:
             token = secrets.token_hex(16)
             try:
                 self.storage.record_heartbeat(tid)
-                retry_of = (self.storage.get_trial_system_attrs(tid).get("failed_trial")
-                            if waiting else None)
+                retry_of = run_again(self.storage.get_trial(tid)) if waiting else None
                 with self.db.session() as s:  # every lease is a new trial: a plain insert
                     # Optuna's id is new to Optuna, but SQLite gives a deleted trial's id out
                     # again: rows left by a study deleted outside the coordinator are stale
@@ -166,7 +177,35 @@ class LeaseBook:
         return LeasePublic(study=row.name, trial_id=tid, number=trial.number,
                            task=active.spec.task, params=params, settings=active.settings,
                            token=token, heartbeat_interval=self._interval, retry_of=retry_of,
-                           task_version=row.task_version)
+                           task_version=row.task_version, seed=seed_of(running.frozen))
+
+    def _queue_finalists(self, row: StudyRow, active: ActiveStudy) -> None:
+        """A planned screen that is over (the caller holds the study's locks, its budget is
+        spent and nothing of it runs): its finalists due, queued."""
+        pruner = planned_screen(active.pruner)
+        if pruner is None:
+            return
+        epochs = 0 if row.budget_epochs is None else self.studies.epochs_used(row.study_id)
+        chosen = queue_due(active.study, pruner, row, active.settings["epochs"], epochs)
+        if chosen:
+            log.info("study %r: screened, runs again %s", row.name,
+                     ", ".join(map(str, chosen)))
+
+    def after_finish(self, active: ActiveStudy) -> None:
+        """A trial of the study stopped: if that ended a planned screen, queue its finalists
+        now, so that the study never looks finished between the screen and them (a stopped
+        study queues them when resumed, at its next lease)."""
+        if planned_screen(active.pruner) is None:
+            return
+        sid = active.id
+        row = self.studies.open_row(sid)
+        if row is None:
+            return
+        with self._study_lock(sid), self.db.advisory_lock(sid):
+            if self.studies.spent(row) and not self._open_leases(sid) \
+                    and not self._waiting(sid):
+                self._queue_finalists(row, active)
+                self.reopen(sid)
 
     def _abandon(self, active: ActiveStudy, tid: int, reason: str, lease: bool = False) -> None:
         """A trial that was asked for but never handed out: failed, with the reason (a retry is
@@ -346,3 +385,4 @@ def _state(storage: RDBStorage, tid: int) -> TrialState | None:
         return storage.get_trial(tid).state
     except KeyError:  # deleted outside the coordinator
         return None
+

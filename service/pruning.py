@@ -106,8 +106,27 @@ def validate(spec: StudyCreate, pretrained: Pretrained | None = None) -> None:
     search_space(spec)
     check_trials(spec)
     check_pruner_values(spec.pruner.settings)
+    check_planned_screen(spec)
     build_sampler(spec)
     build_pruner(spec, ServiceHooks(None), pretrained=pretrained)
+
+
+def check_planned_screen(spec: StudyCreate) -> None:
+    """A planned screen (the joint pruner's ``finalists``) screens ``budget`` configurations,
+    then trains its finalists: it needs that number, a study that minimises (the model predicts
+    losses) and pruning that acts (not shadow)."""
+    if spec.pruner.name != "joint" or spec.pruner.settings.get("finalists") is None:
+        return
+    where = "pruner.settings.finalists: a planned screen"
+    if "budget" not in spec.model_fields_set:
+        raise SpecError(f"{where} screens `budget` configurations at epoch 0 before its "
+                        "finalists train: give budget (trials)")
+    if spec.direction != "minimize":
+        raise SpecError(f"{where} ranks configurations by a predicted loss: the study must "
+                        "minimize")
+    if spec.pruner.shadow:
+        raise SpecError(f"{where} stops every configuration it screens; in shadow mode "
+                        "nothing stops: leave one of them out")
 
 
 def hyperparameter_reader(spec: StudyCreate) -> Callable | None:

@@ -19,7 +19,7 @@ from service.db import ArtifactRow, Database, ExplainRow, ReportRow, unpack_spec
 from service.errors import NotFound
 from service.model_store import ModelStore
 from service.optuna_compat import trial_id
-from service.studies import REASON, StudyCatalog, state_of
+from service.studies import REASON, StudyCatalog, run_again, state_of
 
 
 class Queries:
@@ -110,7 +110,7 @@ def _trial(t: FrozenTrial, last: ReportRow | None) -> TrialPublic:
         prediction=last.prediction if last else None,
         decision=last.decision if last else None,
         reason=t.user_attrs.get(REASON) if stopped else None,
-        retry_of=t.system_attrs.get("failed_trial"),
+        retry_of=run_again(t),
         started_at=_iso(t.datetime_start), finished_at=_iso(t.datetime_complete))
 
 

@@ -176,6 +176,7 @@ class Reports:
                     # the worker stopped, not the trial: run it again, same parameters
                     requeue(study, self.storage.get_trial(tid), self._max_retry)
             self.leases.close(tid)
+        self.leases.after_finish(active)
         done = self.storage.get_trial(tid)
         if outcome == Outcome.FAILED:
             self.leases.studies.enforce_quotas(active)

@@ -19,7 +19,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import func, select, update
 
-from aelle.pruners import ATTR, DecidingPruner, SpectrumPruner
+from aelle.pruners import ATTR, RERUN, DecidingPruner, SpectrumPruner
 from service.api.schemas import BestTrial, StudyPublic
 from service.api.schemas import TrialState as State
 from service.db import REASON_LENGTH, Database, LeaseRow, ReportRow, StudyRow, is_database_error
@@ -55,6 +55,12 @@ def state_of(t: FrozenTrial) -> State:
     if t.state == TrialState.PRUNED and t.user_attrs.get(OUTCOME) == "diverged":
         return State.DIVERGED
     return _STATES[t.state]
+
+
+def run_again(t: FrozenTrial) -> int | None:
+    """The trial number a trial runs again: the failed trial of a retry, the screened trial of
+    a planned screen's finalist."""
+    return t.system_attrs.get("failed_trial", t.user_attrs.get(RERUN))
 
 
 def spent(row: StudyRow, used: int, epochs_used: int) -> bool:
@@ -295,6 +301,13 @@ class StudyCatalog:
             return list(s.scalars(select(StudyRow).where(StudyRow.stopped.is_(False),
                                                          StudyRow.quarantine.is_(None))
                                   .order_by(StudyRow.created_at)).all())
+
+    def open_row(self, sid: int) -> StudyRow | None:
+        """The study's row if it is neither stopped nor quarantined."""
+        with self.db.session() as s:
+            return s.scalar(select(StudyRow).where(StudyRow.study_id == sid,
+                                                   StudyRow.stopped.is_(False),
+                                                   StudyRow.quarantine.is_(None)))
 
     def _budget(self, row: StudyRow) -> dict:
         used, epochs = self.used(row.study_id), self.epochs_used(row.study_id)

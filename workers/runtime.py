@@ -244,7 +244,7 @@ class Worker:
         try:
             with hb:
                 trained = run_trial(lease["task"], lease["params"], settings,
-                                    seed=lease["number"], callback=after_epoch)
+                                    seed=_seed(lease), callback=after_epoch)
             ended = Outcome(trained.state)  # complete, pruned or diverged
             if ended == Outcome.COMPLETE and self.upload:
                 self._upload(lease, trained)
@@ -277,7 +277,7 @@ class Worker:
         tid = lease["trial_id"]
         try:
             data = pack(trained.run, lease["task"], lease["params"], lease["settings"],
-                        seed=lease["number"], value=trained.value,
+                        seed=_seed(lease), value=trained.value,
                         meta={"study": lease["study"], "number": lease["number"]})
             self.client.upload_artifact(tid, lease["token"], data)
         except (Rejected, Unreachable, NotImplementedError) as e:
@@ -302,3 +302,10 @@ class Worker:
             log.error("trial %d: could not report the failure: %s", tid, e)
             return Outcome.UNREPORTED
         return Outcome.FAILED
+
+
+def _seed(lease: dict) -> int:
+    """The seed the lease names (a planned screen's finalist trains its screened network
+    again), else the trial's number."""
+    seed = lease.get("seed")
+    return lease["number"] if seed is None else seed

@@ -19,8 +19,15 @@ from aelle.pruners._aelle import AeLLEPruner
 from aelle.pruners._base import DecidingPruner, SpectrumPruner, TrainingData, training_data
 from aelle.pruners._compat import quiet_experimental
 from aelle.pruners._decision import Decision, Kind
-from aelle.pruners._hooks import ATTR, PrunerHooks, set_trial_attr, trial_marks
-from aelle.pruners._joint import JointModel, JointPruner
+from aelle.pruners._hooks import ATTR, RERUN, SEED, PrunerHooks, set_trial_attr, trial_marks
+from aelle.pruners._joint import (
+    JointModel,
+    JointPruner,
+    queue_finalists,
+    rerun,
+    reruns,
+    seed_of,
+)
 from aelle.pruners._joint_shipped import joint_pruner
 from aelle.pruners._store import SpectrumStore, TrialAttrStore, report_spectrum
 from aelle.pruners._study_median import StudyMedianPruner
@@ -32,6 +39,8 @@ __all__ = [
     "ATTR",
     "CURVES",
     "NAMES",
+    "RERUN",
+    "SEED",
     "SPECTRUM",
     "AeLLEPruner",
     "ByStep",
@@ -52,7 +61,11 @@ __all__ = [
     "deciding",
     "make",
     "options_of",
+    "queue_finalists",
     "report_spectrum",
+    "rerun",
+    "reruns",
+    "seed_of",
     "set_trial_attr",
     "training_data",
     "trial_marks",

@@ -23,6 +23,8 @@ SPECTRUM_PREFIX = f"{ATTR}spectrum:"              # + step: a reported spectrum
 EXPLORE = f"{ATTR}explore"                        # the trial is kept to calibrate the model
 SHADOW_PRUNE = f"{ATTR}shadow_prune"              # what a shadowed pruner said at the last step
 SHADOW_FIRST = f"{ATTR}shadow_first_prune_step"   # the first step it would have pruned at
+RERUN = f"{ATTR}rerun_of"                        # a finalist: the screened trial it runs again
+SEED = f"{ATTR}seed"                              # ... and the seed that trial trained with
 
 
 def set_trial_attr(study: optuna.Study, trial: FrozenTrial, key: str, value) -> None:

@@ -33,6 +33,11 @@ hyperparameters), that prunes only when it is confident.
   ``then``: a learning-curve pruner that decides from step 1 on instead (Optuna's NopPruner:
   a trial that passes the screen trains to the end), the joint model screening at step 0 only
   (its later predictions are still made, as the study's estimates).
+- A planned screen (``finalists``: K): every configuration stops at step 0, and once the study
+  has screened all it will, :func:`queue_finalists` queues the K best by their step-0
+  prediction (:meth:`JointPruner.ranked`) to run again from the same seed; a finalist (a trial
+  with :data:`RERUN`) is not screened. This is the screen of the replays' ``screen_top_k_hp``;
+  it needs the number of configurations to screen in advance.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from aelle.model import interpolate
+from aelle.pruners._hooks import RERUN, SEED
 from aelle.pruners._store import SpectrumStore, TrialAttrStore
 from aelle.validate import check_choice, check_int, check_number
 
@@ -198,7 +204,7 @@ class JointPruner(BasePruner):
                  screen: bool = True, screen_top: float = 1.0,
                  screen_quantile: float | None = None, screen_warmup: int = 0,
                  screen_records: bool = False, screen_adapt: int = 0, learn: str = "none",
-                 stack_from: int = 8,
+                 stack_from: int = 8, finalists: int | None = None,
                  hp_of: Callable[[dict], np.ndarray] | None = None,
                  store: SpectrumStore | None = None, then: BasePruner | None = None):
         if not isinstance(model, JointModel) or not model.models:
@@ -220,6 +226,7 @@ class JointPruner(BasePruner):
             "screen_quantile", screen_quantile, low=0.0, high=1.0, low_open=True)
         self.cut0 = None if self.quantile is None else model.first_quantile(self.quantile)
         self.reason: str | None = None  # why the last trial pruned was
+        self.prediction: float | None = None  # the final it predicted for the last trial
         self.learn = check_choice("learn", learn, LEARN)
         self.stack_from = check_int("stack_from", stack_from, low=2)
         self.hp_of, self.store = hp_of, store or TrialAttrStore()
@@ -228,6 +235,9 @@ class JointPruner(BasePruner):
         self._stack: tuple[float, float, dict] | None = None
         self._tuned = None  # the study's trees on the carried model's residuals (finetune)
         self._learnt_on = 0
+        self.finalists = None if finalists is None else check_int("finalists", finalists, low=1)
+        if self.finalists is not None and not self.screen:
+            raise ValueError("finalists: a planned screen screens at step 0: keep screen on")
         if self.screen_adapt and self.quantile is None:
             raise ValueError("screen_adapt takes its share from screen_quantile: give one")
         if then is not None and not isinstance(then, BasePruner):
@@ -313,10 +323,15 @@ class JointPruner(BasePruner):
             random_state=self.model.seed).fit(x, residual)
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        self.reason = None
+        self.reason = self.prediction = None
         step = trial.last_step
         if step is None or step > self.model.epochs or (step == 0 and not self.screen):
             return False
+        if self.finalists is not None and step == 0:
+            if RERUN in trial.user_attrs:
+                return False  # a finalist: chosen by its screen, it trains
+            self.reason = self._planned(study, trial)
+            return True
         if self.learn != "none":
             self._relearn(study)
         try:
@@ -324,6 +339,7 @@ class JointPruner(BasePruner):
         except KeyError:
             return False
         self._history.setdefault(trial.number, {})[step] = raw
+        self.prediction = math.exp(pred)
         margin = self.model.margin(step, self.alpha)
         if self._stack is not None:
             res = self._stack[2]
@@ -354,6 +370,35 @@ class JointPruner(BasePruner):
                 return (f"screen: predicted final {math.exp(pred):.4g} is not in the best "
                         f"{self.screen_top:.0%} of the study's so far")
         return self._conformal(study, trial, step, pred, margin)
+
+    def _planned(self, study, trial: FrozenTrial) -> str:
+        """Why a configuration of a planned screen stops at step 0 (they all do)."""
+        try:
+            pred = self._predict(study, trial, 0)[1]
+        except KeyError:
+            return "planned screen: no prediction (its parameters cannot be read): not ranked"
+        self._first[trial.number] = pred
+        self.prediction = math.exp(pred)
+        return (f"planned screen: predicted final {math.exp(pred):.4g}; the best "
+                f"{self.finalists} of the screened configurations train once all are screened")
+
+    def ranked(self, study) -> list[tuple[float, FrozenTrial]]:
+        """The configurations the study screened at step 0, best step-0 prediction (a log)
+        first: trials with a step-0 value that are not finalists and did not fail (a failed
+        one is queued again and screened as its retry), those this process has not seen
+        predicted again."""
+        ranked = []
+        for t in study.get_trials(deepcopy=False):
+            if RERUN in t.user_attrs or 0 not in t.intermediate_values \
+                    or t.state == TrialState.FAIL:
+                continue
+            if t.number not in self._first:
+                with contextlib.suppress(KeyError):
+                    self._first[t.number] = self._predict(study, t, 0)[1]
+            if t.number in self._first:
+                ranked.append((self._first[t.number], t))
+        ranked.sort(key=lambda p: (p[0], p[1].number))
+        return ranked
 
     def _screened(self, study, number: int, pred: float) -> str | None:
         """Why a configuration worse than the fixed cut is refused (None: the study's own best
@@ -391,3 +436,38 @@ class JointPruner(BasePruner):
                     f"worse than the study's best estimate {math.exp(kth):.4g}"
                     + ("" if self.k == 1 else f" (the {self.k}th)"))
         return None
+
+
+def seed_of(trial: FrozenTrial) -> int:
+    """The seed a trial trains with: its number, or for a finalist (and its retries) the seed
+    of the configuration it runs again, so that its untrained network is the one screened."""
+    return int(trial.user_attrs.get(SEED, trial.number))
+
+
+def queue_finalists(study: optuna.Study, pruner: JointPruner, n: int) -> list[int]:
+    """Queue those of the ``n`` best configurations of ``pruner``'s planned screen
+    (:meth:`JointPruner.ranked`) that were not queued yet, best first: the study's next trials
+    run them, each marked with the screened trial it runs again (:data:`RERUN`) and its seed
+    (:data:`SEED`; with ``study.optimize`` the objective seeds each trial from
+    :func:`seed_of`). Calling it again queues only what is missing (configurations screened
+    since may rank among the ``n`` best); the numbers of the screened trials queued."""
+    if pruner.finalists is None:
+        raise ValueError("queue_finalists: the pruner has no planned screen (finalists)")
+    return rerun(study, [t for _, t in pruner.ranked(study)[:max(n, 0)]])
+
+
+def reruns(study: optuna.Study) -> set[int]:
+    """The screened trials some trial of the study runs again (queued, running or done)."""
+    return {t.user_attrs[RERUN] for t in study.get_trials(deepcopy=False)
+            if RERUN in t.user_attrs}
+
+
+def rerun(study: optuna.Study, screened: list[FrozenTrial]) -> list[int]:
+    """Queue each of ``screened`` that no trial runs again yet, with its parameters and seed;
+    the numbers queued."""
+    queued = reruns(study)
+    chosen = [t for t in screened if t.number not in queued]
+    for t in chosen:
+        study.enqueue_trial(t.params, user_attrs={RERUN: t.number, SEED: seed_of(t)},
+                            skip_if_exists=False)
+    return [t.number for t in chosen]

@@ -108,7 +108,8 @@ def joint_pruner(task: str | None = None, *, inputs: str = "auto", k: int = 1,
                  alpha: float | None = None, screen: bool = True, screen_top: float = 1.0,
                  screen_quantile: float | None = 0.1, screen_warmup: int = 30,
                  screen_records: bool = True, screen_adapt: int = 0, learn: str = "none",
-                 stack_from: int = 8, then: str | None = "none", model_path: str | None = None,
+                 stack_from: int = 8, finalists: int | None = None, then: str | None = "none",
+                 model_path: str | None = None,
                  store: SpectrumStore | None = None,
                  hp_of: Callable[[dict], np.ndarray] | None = None) -> BasePruner:
     """``make("joint", task=...)``: the :class:`JointPruner` over the shipped model of ``task``
@@ -125,12 +126,23 @@ def joint_pruner(task: str | None = None, *, inputs: str = "auto", k: int = 1,
     the end (``then`` "none"; "median", "successive_halving": that pruner decides from epoch 1
     on; None: the joint model's conformal rule does).
 
+    ``finalists``: K makes it a planned screen instead (the replays' ``screen_top_k_hp``):
+    every configuration stops at epoch 0, and the K best are run again to the end once all are
+    screened (:func:`aelle.pruners.queue_finalists`; the service does it by itself).
+
     Where no shipped model applies (a task it has never seen; "auto" with parameters it cannot
     read), Optuna's SuccessiveHalvingPruner (min_resource 1), the strongest learning-curve
-    pruner of those replays, or the ``then`` pruner when it is not "none"."""
+    pruner of those replays, or the ``then`` pruner when it is not "none"; a planned screen
+    has nothing to rank there, and is refused."""
     table = shipped(model_path)
     after = None if then is None else curve_pruner(then)
     model = None if task not in table else choose(table[task], inputs, hp_of is not None, task)
+    if model is None and finalists is not None:
+        why = (f"no shipped joint model of {task!r}" if task not in table else
+               "the study's parameters cannot be read (a search space other than the task's "
+               "own)")
+        raise ValueError(f"finalists: a planned screen ranks configurations by the shipped "
+                         f"model, and {why}: leave finalists out")
     if model is None:
         if after is None or isinstance(after, optuna.pruners.NopPruner):
             return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
@@ -138,7 +150,7 @@ def joint_pruner(task: str | None = None, *, inputs: str = "auto", k: int = 1,
     return JointPruner(model, k=k, alpha=alpha, screen=screen, screen_top=screen_top,
                        screen_quantile=screen_quantile, screen_warmup=screen_warmup,
                        screen_records=screen_records, screen_adapt=screen_adapt, learn=learn,
-                       stack_from=stack_from,
+                       stack_from=stack_from, finalists=finalists,
                        store=store, then=after, hp_of=hp_of if model.use_hp else None)
 
 

@@ -19,12 +19,16 @@ from aelle.validate import check_int, check_type
 def _verdict(pruner: BasePruner, study: optuna.Study, trial: FrozenTrial) -> Decision:
     prune = bool(pruner.prune(study, trial))
     name = type(pruner).__name__
+    # a pruner that predicts and says why (JointPruner)
+    predicted = getattr(pruner, "prediction", None)
     if prune:
-        reason = getattr(pruner, "reason", None)  # a pruner that says why (JointPruner)
+        reason = getattr(pruner, "reason", None)
         if reason:
-            return Decision(True, Kind.PRUNE, trial.last_step, f"{name}: {reason}")
-        return Decision(True, Kind.CURVE, trial.last_step, f"{name} prunes")
-    return Decision(False, Kind.CONTINUE, trial.last_step)
+            return Decision(True, Kind.PRUNE, trial.last_step, f"{name}: {reason}",
+                            prediction=predicted)
+        return Decision(True, Kind.CURVE, trial.last_step, f"{name} prunes",
+                        prediction=predicted)
+    return Decision(False, Kind.CONTINUE, trial.last_step, prediction=predicted)
 
 
 class PlainPruner(DecidingPruner):

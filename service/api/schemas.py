@@ -83,6 +83,9 @@ class LeasePublic(BaseModel):
     retry_of: int | None
     task_version: str | None = Field(None, description="the version of the task the trial "
                                      "runs with (None: not known yet)")
+    seed: int | None = Field(None, description="the seed to train with: the trial's number, or "
+                             "for a planned screen's finalist the seed of the configuration "
+                             "it runs again (None from an older coordinator: the number)")
 
 
 class NoWork(BaseModel):
@@ -141,8 +144,8 @@ class TrialPublic(BaseModel):
     epochs: int = Field(description="epochs reported (epoch 0, the untrained network, counts)")
     max_le: float | None
     mean_le: float | None
-    prediction: float | None = Field(description="AeLLE's predicted final value at the last "
-                                     "report")
+    prediction: float | None = Field(description="the pruner's predicted final value at the "
+                                     "last report (AeLLE's, the joint model's)")
     decision: str | None
     reason: str | None = Field(description="why the trial was pruned, diverged or failed")
     retry_of: int | None

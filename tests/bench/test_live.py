@@ -30,3 +30,14 @@ def test_the_timeline_orders_by_trial_number_and_keeps_completed_finals():
     events, spent = live.timeline(trials, "none", COSTS)
     assert events == [(pytest.approx(10.1), 0.5), (pytest.approx(20.15), 0.3)]
     assert spent == pytest.approx(20.15)
+
+
+def test_a_planned_screen_is_given_the_replays_plan_as_its_budgets():
+    assert live.planned_budgets("median", 100, 10, COSTS, 288) == {}
+    # 100 epochs: screen while 3 finalists stay paid for, at most the pool, the rest trains
+    assert live.planned_budgets("screen_top_k_hp", 100, 10, COSTS, 288) == {
+        "budget": 288, "budget_epochs": 85}
+    assert live.planned_budgets("screen_top_k_hp", 40, 10, COSTS, 288) == {
+        "budget": 200, "budget_epochs": 30}
+    with pytest.raises(SystemExit, match="does not pay"):
+        live.planned_budgets("screen_top_k_hp", 30, 10, COSTS, 288)

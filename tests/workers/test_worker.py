@@ -39,6 +39,24 @@ def test_burst_worker_finishes_a_study_and_the_pruner_acts(server):
             assert t["epochs"] < 4  # stopped early
 
 
+def test_a_planned_screens_finalist_trains_the_network_that_was_screened(server):
+    submit(server, budget=4, epochs=1, pruner={"name": "joint", "settings": {"finalists": 1}})
+    client = CoordinatorClient(server, "worker-secret-for-tests")
+    counts = Worker(client, name="t", burst=True, progress=False).run()
+    client.close()
+    assert counts == {Outcome.PRUNED: 4, Outcome.COMPLETE: 1}
+    [final] = [t for t in ranked(server) if t["state"] == "complete"]
+    assert final["number"] == 4 and final["retry_of"] in range(4)
+
+    def first_loss(number):
+        detail = httpx.get(f"{server}{API}/studies/s/trials/{number}", headers=USER).json()
+        return detail["reports"][0]["value"]
+
+    losses = [first_loss(n) for n in range(4)]
+    assert len(set(losses)) == 4  # each seed its own untrained network
+    assert first_loss(4) == losses[final["retry_of"]]  # and the finalist the screened one
+
+
 def test_two_concurrent_slots_share_the_budget_exactly(server):
     submit(server, budget=5, epochs=1)
     client = CoordinatorClient(server, "worker-secret-for-tests")

@@ -7,7 +7,17 @@ import numpy as np
 import optuna
 import pytest
 
-from aelle.pruners import JointModel, JointPruner, Kind, PlainPruner, make, report_spectrum
+from aelle.pruners import (
+    RERUN,
+    JointModel,
+    JointPruner,
+    Kind,
+    PlainPruner,
+    make,
+    queue_finalists,
+    report_spectrum,
+    seed_of,
+)
 from aelle.pruners._joint_shipped import dumps_table, shipped
 
 EPOCHS = 4
@@ -143,6 +153,16 @@ def test_bad_options_are_refused(model):
         make("joint", task="smnist", inputs="weights")
     with pytest.raises(RuntimeError, match="refit"):
         JointPruner(JointModel(EPOCHS, models=[object()]), screen_quantile=0.1)
+    with pytest.raises(ValueError, match="finalists"):
+        JointPruner(model, finalists=0)
+    with pytest.raises(ValueError, match="finalists: a planned screen screens at step 0"):
+        JointPruner(model, finalists=2, screen=False)
+    with pytest.raises(ValueError, match=r"finalists: .* no shipped joint model of 'my_plugin'"):
+        make("joint", task="my_plugin", finalists=3)
+    with pytest.raises(ValueError, match=r"finalists: .* parameters cannot be read"):
+        make("joint", task="smnist", finalists=3)  # no hp_of: another search space
+    with pytest.raises(ValueError, match="no planned screen"):
+        queue_finalists(optuna.create_study(), JointPruner(model), 2)
 
 
 class Always(optuna.pruners.BasePruner):
@@ -242,3 +262,44 @@ def test_the_table_of_a_shipped_file_is_checked(tmp_path, model):
         make("joint", task="smnist", inputs="hp", model_path=str(path),
              hp_of=lambda params: np.zeros(13))
     assert hp.inputs == "hp" and model.inputs == "spectrum"
+
+
+def test_a_planned_screen_stops_every_configuration_at_epoch_0_then_trains_the_best_again(
+        model):
+    pruner = JointPruner(model, finalists=2, then=optuna.pruners.NopPruner())
+    study = optuna.create_study(pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def objective(trial):
+        q = trial.suggest_float("q", -1.0, 1.0)
+        # the network a seed gives: a finalist trains the one its configuration was screened as
+        values = curve(q, np.random.default_rng(seed_of(trial)))
+        for e, v in enumerate(values):
+            trial.report(v, e)
+            if e == 0:
+                report_spectrum(trial, spectrum(q), 0)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return values[-1]
+
+    study.optimize(objective, n_trials=12)
+    screened = study.trials
+    assert [(t.state, t.last_step) for t in screened] == [(optuna.trial.TrialState.PRUNED, 0)] * 12
+    assert pruner.reason.startswith("planned screen: predicted final")
+    ranked = [t.number for _, t in pruner.ranked(study)]
+    by_q = [t.number for t in sorted(screened, key=lambda t: t.params["q"])]
+    assert ranked[:2] == by_q[:2] and ranked[-1] in by_q[-3:]  # low q: a low final
+
+    assert queue_finalists(study, pruner, 2) == ranked[:2]
+    study.optimize(objective, n_trials=2)
+    finalists = study.trials[12:]
+    assert [t.state for t in finalists] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert [t.user_attrs[RERUN] for t in finalists] == ranked[:2]
+    for t in finalists:  # the same configuration and the same untrained network, to the end
+        first = study.trials[t.user_attrs[RERUN]]
+        assert t.params == first.params and seed_of(t) == first.number
+        assert t.intermediate_values[0] == first.intermediate_values[0]
+        assert t.last_step == EPOCHS
+    assert [t.number for _, t in pruner.ranked(study)] == ranked  # finalists are not ranked
+    assert queue_finalists(study, pruner, 2) == []                # the two best ran
+    assert queue_finalists(study, pruner, 3) == ranked[2:3]       # the third best, once
+    assert queue_finalists(study, pruner, 3) == []
