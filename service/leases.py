@@ -191,10 +191,11 @@ class LeaseBook:
             log.info("study %r: screened, runs again %s", row.name,
                      ", ".join(map(str, chosen)))
 
-    def after_finish(self, active: ActiveStudy) -> None:
-        """A trial of the study stopped: if that ended a planned screen, queue its finalists
-        now, so that the study never looks finished between the screen and them (a stopped
-        study queues them when resumed, at its next lease)."""
+    def finishing(self, active: ActiveStudy, tid: int | None = None) -> None:
+        """Trial ``tid`` of the study is about to stop (None: trials of it stopped): if that
+        ends a planned screen (its budget spent, nothing else running, nothing waiting), queue
+        the finalists first, so that the study never looks finished between its screen and
+        them. A stopped study queues them when resumed, at its next lease."""
         if planned_screen(active.pruner) is None:
             return
         sid = active.id
@@ -202,7 +203,7 @@ class LeaseBook:
         if row is None:
             return
         with self._study_lock(sid), self.db.advisory_lock(sid):
-            if self.studies.spent(row) and not self._open_leases(sid) \
+            if self.studies.spent(row) and not self._open_leases(sid, besides=tid) \
                     and not self._waiting(sid):
                 self._queue_finalists(row, active)
                 self.reopen(sid)
@@ -230,10 +231,14 @@ class LeaseBook:
     def _waiting(self, sid: int) -> list[FrozenTrial]:
         return self.storage.get_all_trials(sid, deepcopy=False, states=(TrialState.WAITING,))
 
-    def _open_leases(self, sid: int) -> int:
+    def _open_leases(self, sid: int, besides: int | None = None) -> int:
+        """The study's open leases (but trial ``besides``'s)."""
+        query = select(func.count()).select_from(LeaseRow).where(
+            LeaseRow.study_id == sid, LeaseRow.finished_at.is_(None))
+        if besides is not None:
+            query = query.where(LeaseRow.trial_id != besides)
         with self.db.session() as s:
-            return s.scalar(select(func.count()).select_from(LeaseRow).where(
-                LeaseRow.study_id == sid, LeaseRow.finished_at.is_(None)))
+            return s.scalar(query)
 
     # ---- what the study's lifecycle needs
     @contextlib.contextmanager
@@ -347,6 +352,8 @@ class LeaseBook:
                           .values(finished_at=dt.datetime.now(dt.UTC)))
             for tid in ended:
                 self._forget(tid)
+            with contextlib.suppress(Quarantined):
+                self.finishing(self.studies.active(sid))
         if failed:
             log.info("failed %d stale trial(s); retries queued", failed)
         return failed

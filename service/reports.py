@@ -166,9 +166,11 @@ class Reports:
                     self.leases.close(tid)
                     return _result(trial)
                 raise Conflict(f"trial {trial.number} is already {state_of(trial)}")
+            if outcome == Outcome.COMPLETE and (value is None or not math.isfinite(value)):
+                raise Invalid("a complete trial needs a finite value")
+            if not (outcome == Outcome.FAILED and retry):  # a retry would screen it again
+                self.leases.finishing(active, tid)
             if outcome == Outcome.COMPLETE:
-                if value is None or not math.isfinite(value):
-                    raise Invalid("a complete trial needs a finite value")
                 study.tell(trial.number, value)
             else:
                 self._tell_stopped(active, trial, outcome, reason)
@@ -176,7 +178,6 @@ class Reports:
                     # the worker stopped, not the trial: run it again, same parameters
                     requeue(study, self.storage.get_trial(tid), self._max_retry)
             self.leases.close(tid)
-        self.leases.after_finish(active)
         done = self.storage.get_trial(tid)
         if outcome == Outcome.FAILED:
             self.leases.studies.enforce_quotas(active)

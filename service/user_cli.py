@@ -45,6 +45,8 @@ def add_submit_parser(sub) -> None:
     p.add_argument("--pruner", help="joint (the default), aelle, median, hyperband, "
                    "successive_halving, none, max_le, mean_le")
     p.add_argument("--shadow", action="store_true", help="record the pruner's decisions only")
+    p.add_argument("--finalists", type=int, metavar="K", help="a planned screen (the joint "
+                   "pruner): screen --budget configurations at epoch 0, then train the K best")
     p.add_argument("--sampler", help="tpe or random")
     p.add_argument("--seed", type=int)
     p.add_argument("--direction", choices=["minimize", "maximize"])
@@ -131,6 +133,13 @@ def study_from(args) -> dict:
     if args.pruner or args.shadow:
         spec["pruner"] = {**spec.get("pruner", {}), **({"name": args.pruner} if args.pruner
                                                         else {}), "shadow": args.shadow}
+    if args.finalists is not None:
+        pruner = spec.setdefault("pruner", {})
+        name = pruner.setdefault("name", "joint") if isinstance(pruner, dict) else pruner
+        if name != "joint":
+            raise CommandError(f"--finalists plans the joint pruner's screen, and the study "
+                               f"names pruner {name!r}")
+        pruner["settings"] = {**pruner.get("settings", {}), "finalists": args.finalists}
     if args.sampler or args.seed is not None:
         spec["sampler"] = {**spec.get("sampler", {}),
                            **({"name": args.sampler} if args.sampler else {}),

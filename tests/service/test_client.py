@@ -114,3 +114,22 @@ def test_an_epoch_budget_from_the_command_line(server, tmp_path, capsys):
     assert Client(server, TOKEN).study("e")["budget_epochs"] == 8
     assert main(["study", "budget", "e", "--budget-epochs", "8", *opts]) == 2
     assert "does not raise" in capsys.readouterr().err
+
+
+def test_a_planned_screen_from_the_command_line_is_watched_to_its_finalists(server, tmp_path,
+                                                                            capsys):
+    opts = ["--url", server, "--token", TOKEN]
+    spec = tmp_path / "study.json"
+    spec.write_text(json.dumps({k: v for k, v in study(name="p", budget=4, epochs=1).items()
+                                if k != "pruner"}))
+    assert main(["submit", str(spec), "--finalists", "2", *opts]) == 0
+    assert "pruner joint" in capsys.readouterr().out
+    c = Client(server, TOKEN)
+    worker = work(server)
+    # the screen's end is not the study's: its finalists are queued before it looks done
+    last = list(c.watch("p", interval=0.05, timeout=300))[-1]
+    worker.join()
+    assert done(last) and last["counts"] == {"pruned": 4, "complete": 2}
+    assert main(["submit", str(spec), "--name", "q", "--pruner", "median", "--finalists", "2",
+                 *opts]) == 2
+    assert "names pruner 'median'" in capsys.readouterr().err
