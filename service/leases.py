@@ -191,22 +191,37 @@ class LeaseBook:
             log.info("study %r: screened, runs again %s", row.name,
                      ", ".join(map(str, chosen)))
 
-    def finishing(self, active: ActiveStudy, tid: int | None = None) -> None:
-        """Trial ``tid`` of the study is about to stop (None: trials of it stopped): if that
-        ends a planned screen (its budget spent, nothing else running, nothing waiting), queue
-        the finalists first, so that the study never looks finished between its screen and
-        them. A stopped study queues them when resumed, at its next lease."""
+    @contextlib.contextmanager
+    def ending(self, active: ActiveStudy, tid: int, plan: bool = True) -> Iterator[None]:
+        """Around telling Optuna that trial ``tid`` stopped and closing its lease. In a planned
+        screen it holds the study's locks, so that the trials ending together see each other,
+        and, with ``plan``, if this is the screen's end, queues its finalists first: the study
+        never looks finished between its screen and them."""
         if planned_screen(active.pruner) is None:
+            yield
             return
-        sid = active.id
-        row = self.studies.open_row(sid)
-        if row is None:
-            return
-        with self._study_lock(sid), self.db.advisory_lock(sid):
-            if self.studies.spent(row) and not self._open_leases(sid, besides=tid) \
-                    and not self._waiting(sid):
-                self._queue_finalists(row, active)
-                self.reopen(sid)
+        with self._study_lock(active.id), self.db.advisory_lock(active.id):
+            if plan:
+                self._plan_locked(active, besides=tid)
+            yield
+
+    def finishing(self, active: ActiveStudy) -> None:
+        """Trials of the study stopped (the sweep failed them): if that ended a planned screen,
+        queue its finalists."""
+        if planned_screen(active.pruner) is not None:
+            with self._study_lock(active.id), self.db.advisory_lock(active.id):
+                self._plan_locked(active)
+
+    def _plan_locked(self, active: ActiveStudy, besides: int | None = None) -> None:
+        """Queue a planned screen's finalists if its screen is over: the study is open, its
+        budget spent, nothing of it runs (but trial ``besides``) or waits. A stopped study
+        queues them when resumed, at its next lease."""
+        row = self.studies.open_row(active.id)
+        if row is not None and self.studies.spent(row) \
+                and not self._open_leases(active.id, besides=besides) \
+                and not self._waiting(active.id):
+            self._queue_finalists(row, active)
+            self.reopen(active.id)
 
     def _abandon(self, active: ActiveStudy, tid: int, reason: str, lease: bool = False) -> None:
         """A trial that was asked for but never handed out: failed, with the reason (a retry is

@@ -168,16 +168,16 @@ class Reports:
                 raise Conflict(f"trial {trial.number} is already {state_of(trial)}")
             if outcome == Outcome.COMPLETE and (value is None or not math.isfinite(value)):
                 raise Invalid("a complete trial needs a finite value")
-            if not (outcome == Outcome.FAILED and retry):  # a retry would screen it again
-                self.leases.finishing(active, tid)
-            if outcome == Outcome.COMPLETE:
-                study.tell(trial.number, value)
-            else:
-                self._tell_stopped(active, trial, outcome, reason)
-                if outcome == Outcome.FAILED and retry:
-                    # the worker stopped, not the trial: run it again, same parameters
-                    requeue(study, self.storage.get_trial(tid), self._max_retry)
-            self.leases.close(tid)
+            retried = outcome == Outcome.FAILED and retry  # a retry screens it again
+            with self.leases.ending(active, tid, plan=not retried):
+                if outcome == Outcome.COMPLETE:
+                    study.tell(trial.number, value)
+                else:
+                    self._tell_stopped(active, trial, outcome, reason)
+                    if retried:
+                        # the worker stopped, not the trial: run it again, same parameters
+                        requeue(study, self.storage.get_trial(tid), self._max_retry)
+                self.leases.close(tid)
         done = self.storage.get_trial(tid)
         if outcome == Outcome.FAILED:
             self.leases.studies.enforce_quotas(active)

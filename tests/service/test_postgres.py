@@ -67,6 +67,42 @@ def test_eight_workers_budget_exact_no_double_lease_every_report_stored(pg_url):
     assert reports == sum(t["epochs"] for t in trials)  # every reported epoch stored
 
 
+def test_a_planned_screen_with_four_workers_runs_its_best_once_and_is_watched_to_the_end(
+        pg_url):
+    from aelle.client import Client, done
+
+    settings = service_settings(pg_url)
+    with serving(settings) as url:
+        spec = study(budget=12, epochs=1, pruner={"name": "joint",
+                                                  "settings": {"finalists": 2}})
+        r = httpx.post(f"{url}/api/v1/studies", json=spec, headers=USER)
+        assert r.status_code == 201, r.text
+        watcher = Client(url, "user-secret-for-tests")
+        seen = []
+        watching = threading.Thread(target=lambda: seen.extend(
+            watcher.watch("s", interval=0.05, timeout=600)))
+        watching.start()
+
+        def one_worker(i):
+            client = CoordinatorClient(url, "worker-secret-for-tests")
+            try:
+                return Worker(client, name=f"w{i}", burst=True, progress=False).run()
+            finally:
+                client.close()
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(one_worker, range(4)))
+        watching.join()
+        trials = httpx.get(f"{url}/api/v1/studies/s/trials", headers=USER).json()["data"]
+        first = {t["number"]: httpx.get(f"{url}/api/v1/studies/s/trials/{t['number']}",
+                                        headers=USER).json()["reports"][0]["prediction"]
+                 for t in trials if t["state"] == "pruned"}
+    # the watch ended only when the finalists had: never between the screen and them
+    assert done(seen[-1]) and seen[-1]["counts"] == {"pruned": 12, "complete": 2}
+    finalists = sorted(t["retry_of"] for t in trials if t["state"] == "complete")
+    assert finalists == sorted(sorted(first, key=lambda n: (first[n], n))[:2])
+
+
 def test_two_coordinators_on_one_database_keep_the_budget(pg_url):
     a, b = Coordinator(service_settings(pg_url)), Coordinator(service_settings(pg_url))
     a.create_study(StudyCreate.model_validate(study(budget=10)))
