@@ -14,7 +14,8 @@ the replay draws recorded ones from the report part: they agree when the live fi
 within the spread of the replay's seeds.
 
 Rules: ``bench.anytime`` rule names that the service can run (``SERVICE``), among them the one
-the service's default pruner is (``default``).
+the service's default pruner is for a study that gives its trial budget (``default``: the
+planned screen, given the replay's plan for the largest budget).
 
 Usage: python -m bench.live smnist [--rules median,default] [--seeds 3] [--budgets 5,10]
        [--data ../shared/data] [--population PATH] [--out bench/results]
@@ -42,27 +43,32 @@ from bench import anytime as at
 from service.api import API_PREFIX
 from service.config import ServiceSettings
 from service.local import local_coordinator, spawn_workers
-from service.specs import PrunerSpec
+from service.pruning import DEFAULT_FINALISTS, with_default_plan
+from service.specs import StudyCreate
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = PrunerSpec()  # the service's default pruner: a study that names none gets it
 
 # replay rule -> the service's pruner spec that is the same rule
 SERVICE = {
     "median": {"name": "median"},
     "successive_halving": {"name": "successive_halving", "settings": {"min_resource": 1}},
-    "joint_q10r30_hp": {"name": "joint"},
-    # the planned screen: its trial and epoch budgets are the replay's plan (planned_budgets)
-    "screen_top_k_hp": {"name": "joint", "settings": {"finalists": 3}},
+    # the rolling screen: the default of a study without a trial budget
+    "joint_q10r30_hp": {"name": "joint", "settings": {"finalists": None}},
+    # the planned screen, the default of a study with one: its trial and epoch budgets are the
+    # replay's plan (planned_budgets)
+    "screen_top_k_hp": {"name": "joint", "settings": {"finalists": DEFAULT_FINALISTS}},
 }
 
 
 def default_rule() -> str:
-    """The replay rule the service's default pruner is (with its default settings)."""
-    for rule, spec in SERVICE.items():
-        if spec["name"] == DEFAULT.name and not spec.get("settings") and not DEFAULT.settings:
+    """The replay rule the service's default pruner is for a study that gives its trial
+    budget, as these studies do (``service.pruning.with_default_plan``)."""
+    spec = with_default_plan(StudyCreate(name="default", task="smnist", budget=1000))
+    made = {"name": spec.pruner.name, "settings": spec.pruner.settings}
+    for rule, pruner in SERVICE.items():
+        if pruner == made:
             return rule
-    raise SystemExit(f"the service's default pruner {DEFAULT.name!r} has no replay rule here")
+    raise SystemExit(f"the service's default pruner {made} has no replay rule here")
 
 
 def costs(pop: at.Population) -> dict[str, float]:

@@ -1,8 +1,9 @@
 """``aelle demo``: the whole product on one machine, with no configuration.
 
 A coordinator on SQLite in a temporary directory, two worker processes, a small sequential-
-digits study over the eight architectures pruned by the service's default pruner (the joint
-model's screen at epoch 0, ``docs/pruners.md``); then the ranked trials, what pruning saved,
+digits study over the eight architectures pruned by the service's default pruner (with a trial
+budget, the joint model's planned screen: every configuration at epoch 0, then the best
+trained, ``docs/pruners.md``); then the ranked trials, what pruning saved,
 and plots of the spectra (and of the AeLLE plane, when the study's pruner fitted an AeLLE
 model).
 """
@@ -60,10 +61,13 @@ def run_demo(args) -> int:
                                headers={"Authorization": f"Bearer {user}"})
             r = api.post("/studies", json=study(args.trials, args.epochs, args.seed))
             r.raise_for_status()
+            finalists = api.get("/studies/demo-smnist/spec").json()["pruner"][
+                "settings"].get("finalists")
+            plan = (f": each configuration screened at epoch 0, then the best {finalists} "
+                    "trained" if finalists else "")
             print(f"coordinator {url} (SQLite in {tmp}); study demo-smnist: {args.trials} "
-                  f"trials x {args.epochs} epochs, the default pruner ({r.json()['pruner']}); "
-                  f"{args.workers} workers",
-                  flush=True)
+                  f"trials x {args.epochs} epochs, the default pruner ({r.json()['pruner']}"
+                  f"{plan}); {args.workers} workers", flush=True)
             # a throwaway token of a coordinator on 127.0.0.1 that ends with the demo
             print(f"watch it at {url}/ui (user token {user})", flush=True)
             start = time.perf_counter()
@@ -91,9 +95,11 @@ def run_demo(args) -> int:
 def pruning_summary(trials: list[dict], summary: dict, epochs: int, seconds: float,
                     model: dict) -> str:
     trained = sum(max(t["epochs"] - 1, 0) for t in trials)  # epoch 0 is not training
-    full = len(trials) * epochs
+    again = sum(t.get("retry_of") is not None for t in trials)  # finalists and retries
+    full = (len(trials) - again) * epochs  # each configuration once, to the end
     c = summary["counts"]
-    lines = [f"{len(trials)} trials in {seconds:.0f} s: {c.get('complete', 0)} complete, "
+    ran = f" ({again} of them run a configuration again)" if again else ""
+    lines = [f"{len(trials)} trials in {seconds:.0f} s{ran}: {c.get('complete', 0)} complete, "
              f"{c.get('pruned', 0)} pruned, {c.get('diverged', 0)} diverged, "
              f"{c.get('failed', 0)} failed",
              f"epochs trained: {trained} of the {full} a study without pruning would train "

@@ -111,6 +111,32 @@ def validate(spec: StudyCreate, pretrained: Pretrained | None = None) -> None:
     build_pruner(spec, ServiceHooks(None), pretrained=pretrained)
 
 
+DEFAULT_FINALISTS = 3  # the K of the replays' planned screen (bench.anytime --top-k)
+# the joint pruner's settings that leave it the default rule: any other asks for a rolling one
+_PLAIN_JOINT = frozenset({"inputs", "task"})
+
+
+def with_default_plan(spec: StudyCreate) -> StudyCreate:
+    """The study to store: with the joint pruner's default rule made explicit. A study that
+    gives its trial budget (more configurations than the finalists) plans a screen
+    (``finalists: 3``), the best rule of the equal-compute replays; one that gives an epoch
+    budget alone has no number of configurations to plan with, and screens as it goes (the
+    rolling screen), as does one whose pruner settings name anything but ``inputs`` (``auto``
+    or ``hp``) or say ``finalists: null``, or whose parameters the shipped model cannot read."""
+    p = spec.pruner
+    if p.name != "joint" or p.shadow or set(p.settings) - _PLAIN_JOINT \
+            or p.settings.get("inputs", "auto") not in ("auto", "hp") \
+            or "budget" not in spec.model_fields_set or spec.budget <= DEFAULT_FINALISTS \
+            or spec.direction != "minimize" or hyperparameter_reader(spec) is None:
+        return spec
+    from aelle.pruners._joint_shipped import shipped
+
+    if spec.task not in shipped():
+        return spec
+    settings = {**p.settings, "finalists": DEFAULT_FINALISTS}
+    return spec.model_copy(update={"pruner": p.model_copy(update={"settings": settings})})
+
+
 def check_planned_screen(spec: StudyCreate) -> None:
     """A planned screen (the joint pruner's ``finalists``) screens ``budget`` configurations,
     then trains its finalists: it needs that number, a study that minimises (the model predicts

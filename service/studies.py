@@ -34,6 +34,7 @@ from service.pruning import (
     pretrained_source,
     run_settings,
     validate,
+    with_default_plan,
 )
 from service.specs import StudyCreate, search_space, task_version
 from service.spectrum_store import ReportSpectrumStore
@@ -125,6 +126,7 @@ class StudyCatalog:
 
     # ---- use cases
     def create(self, spec: StudyCreate) -> StudyPublic:
+        spec = with_default_plan(spec)
         try:
             validate(spec, self.pretrained(spec))
         except ValueError as e:

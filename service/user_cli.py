@@ -38,7 +38,9 @@ def add_submit_parser(sub) -> None:
     p.add_argument("file", nargs="?", type=Path, help="a study file (YAML or JSON)")
     p.add_argument("--name")
     p.add_argument("--task")
-    p.add_argument("--budget", type=int, help="the most trials it starts")
+    p.add_argument("--budget", type=int, help="the most trials it starts (re-runs aside): "
+                   "with the default pruner, the configurations screened before the best 3 "
+                   "train")
     p.add_argument("--budget-epochs", type=int, help="a compute budget: no trial starts once "
                    "its trials have trained this many epochs")
     p.add_argument("--epochs", type=int, help="epochs a trial trains for")
@@ -46,7 +48,8 @@ def add_submit_parser(sub) -> None:
                    "successive_halving, none, max_le, mean_le")
     p.add_argument("--shadow", action="store_true", help="record the pruner's decisions only")
     p.add_argument("--finalists", type=int, metavar="K", help="a planned screen (the joint "
-                   "pruner): screen --budget configurations at epoch 0, then train the K best")
+                   "pruner): screen --budget configurations at epoch 0, then train the K best "
+                   "(default 3 where --budget is given)")
     p.add_argument("--sampler", help="tpe or random")
     p.add_argument("--seed", type=int)
     p.add_argument("--direction", choices=["minimize", "maximize"])

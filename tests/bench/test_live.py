@@ -11,8 +11,8 @@ COSTS = {"epoch0": 0.05, "spectrum0": 0.4, "spectrum": 0.3}
 
 def test_the_default_rule_is_the_service_default_pruner():
     rule = live.default_rule()
+    assert rule == "screen_top_k_hp" and rule in live.at.RULES
     assert live.SERVICE[rule]["name"] == PrunerSpec().name
-    assert rule in live.at.RULES
 
 
 def test_a_trial_costs_its_training_epochs_and_only_the_spectra_its_rule_reads():

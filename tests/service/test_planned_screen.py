@@ -120,3 +120,29 @@ def test_a_raised_budget_screens_more_and_a_new_best_runs_too(client):
     train(client, got)
     assert lease(client)["trial_id"] is None
     assert summary(client)["counts"] == {"pruned": 5, "complete": 2}
+
+
+def stored_pruner(client, name):
+    return client.get(f"{API}/studies/{name}/spec", headers=USER).json()["pruner"]
+
+
+def test_the_default_pruner_plans_a_study_that_gives_its_trial_budget(client):
+    def create(name, **kw):
+        body = {k: v for k, v in study(name=name).items() if k not in ("pruner", "budget")}
+        r = client.post(f"{API}/studies", json={**body, **kw}, headers=USER)
+        assert r.status_code == 201, r.text
+        return stored_pruner(client, name)
+
+    assert create("plan", budget=6)["settings"] == {"finalists": 3}
+    assert create("hp", budget=6, pruner={"name": "joint", "settings": {"inputs": "hp"}})[
+        "settings"] == {"inputs": "hp", "finalists": 3}
+    # no number of configurations to plan with, or a rolling screen asked for: it rolls
+    assert create("epochs", budget_epochs=20)["settings"] == {}
+    assert create("few", budget=3)["settings"] == {}
+    assert create("rolling", budget=6, pruner={"name": "joint", "settings": {
+        "finalists": None}})["settings"] == {"finalists": None}
+    assert create("quantile", budget=6, pruner={"name": "joint", "settings": {
+        "screen_quantile": 0.2}})["settings"] == {"screen_quantile": 0.2}
+    assert create("max", budget=6, direction="maximize")["settings"] == {}
+    custom = {"hidden": {"type": "int", "low": 4, "high": 8}}
+    assert create("own-space", budget=6, search_space=custom)["settings"] == {}
