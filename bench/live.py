@@ -17,7 +17,8 @@ Rules: ``bench.anytime`` rule names that the service can run (``SERVICE``), amon
 the service's default pruner is for a study that gives its trial budget (``default``: the
 planned screen, given the replay's plan for the largest budget).
 
-Usage: python -m bench.live smnist [--rules median,default] [--seeds 3] [--budgets 5,10]
+Usage: python -m bench.live smnist [--rules median,joint_q10r30_hp,default] [--seeds 3]
+       [--budgets 5,10]
        [--data ../shared/data] [--population PATH] [--out bench/results]
 Writes live_<task>.{md,json}.
 """
@@ -236,7 +237,8 @@ def main(argv=None) -> int:
                     "own coordinator and one worker)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = ap.parse_args(argv)
-    rules = [default_rule() if r == "default" else r for r in args.rules.split(",")]
+    rules = list(dict.fromkeys(default_rule() if r == "default" else r
+                               for r in args.rules.split(",")))
     unknown = [r for r in rules if r not in SERVICE]
     if unknown:
         ap.error(f"rules the service cannot run: {unknown}; known: {', '.join(SERVICE)}")
