@@ -8,6 +8,12 @@ prunes new trials whose spectrum predicts a final loss worse than the median.
     python examples/plain_optuna.py --trials 40 --startup 10 --set epochs=6
     python examples/plain_optuna.py --pruner max_le          # the LE-threshold baseline
     python examples/plain_optuna.py --pruner median          # Optuna's median pruner
+    python examples/plain_optuna.py --finalists 3             # the joint model's planned screen
+
+With ``--finalists K`` the study is a planned screen: every one of its ``--trials``
+configurations stops at epoch 0 with the shipped joint model's prediction, then
+``queue_finalists`` queues the K best, and a second ``optimize`` trains them from the seed
+they were screened with (``seed_of``).
 
 Any training loop works the same way: the only AeLLE-specific line in ``objective`` is the
 ``report_spectrum`` call (``aelle.lyapunov_spectrum`` gives the spectrum of any torch RNN).
@@ -21,9 +27,10 @@ import sys
 import optuna
 
 import aelle
-from aelle.pruners import SPECTRUM, make
+from aelle.pruners import SPECTRUM, make, queue_finalists, seed_of
 from tasks import get, run_trial
 from tasks.cli import assignment
+from tasks.hyperparameters import hp_features
 
 
 def objective_for(task_name: str, settings: dict):
@@ -38,7 +45,8 @@ def objective_for(task_name: str, settings: dict):
                 aelle.report_spectrum(trial, report.spectrum, report.epoch)
             return not trial.should_prune()  # False stops training
 
-        outcome = run_trial(task, params, settings, seed=trial.number, callback=after_epoch)
+        # a planned screen's finalist trains the network its configuration was screened as
+        outcome = run_trial(task, params, settings, seed=seed_of(trial), callback=after_epoch)
         if outcome.state == "diverged":  # a non-finite loss or state: no value to report
             trial.set_user_attr("diverged", outcome.reason)
             raise optuna.TrialPruned(outcome.reason)
@@ -59,11 +67,18 @@ def make_pruner(name: str, startup: int, seed: int) -> optuna.pruners.BasePruner
 
 def run_study(task: str = "smnist", trials: int = 30, startup: int = 10,
               pruner: str | optuna.pruners.BasePruner = "aelle", settings: dict | None = None,
-              seed: int = 0) -> optuna.Study:
+              seed: int = 0, finalists: int | None = None) -> optuna.Study:
     get(task).settings(settings)  # bad settings fail here, not inside the first trial
-    chosen = make_pruner(pruner, startup, seed) if isinstance(pruner, str) else pruner
+    if finalists is not None:  # the joint model reads the zoo's hyperparameters
+        chosen = make("joint", task=task, finalists=finalists,
+                      hp_of=lambda params: hp_features(task, params, settings))
+    else:
+        chosen = make_pruner(pruner, startup, seed) if isinstance(pruner, str) else pruner
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed), pruner=chosen)
-    study.optimize(objective_for(task, settings or {}), n_trials=trials)
+    objective = objective_for(task, settings or {})
+    study.optimize(objective, n_trials=trials)
+    if finalists is not None:  # the screen is over: train its best again, to the end
+        study.optimize(objective, n_trials=len(queue_finalists(study, chosen, finalists)))
     if isinstance(chosen, aelle.AeLLEPruner):
         chosen.wait()  # let a refit still running in the background finish
     return study
@@ -96,13 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", type=assignment, action="append", default=[], metavar="NAME=VALUE",
                     help="a task setting, repeatable (e.g. epochs=6)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--finalists", type=int, metavar="K", help="a planned screen instead: "
+                    "screen --trials configurations at epoch 0, then train the K best")
     args = ap.parse_args(argv)
     if args.trials < 1 or args.startup < 0:
         ap.error("--trials must be positive and --startup non-negative")
+    if args.finalists is not None and not 1 <= args.finalists <= args.trials:
+        ap.error("--finalists must be between 1 and --trials")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = run_study(args.task, args.trials, args.startup, args.pruner, dict(args.set),
-                          args.seed)
+                          args.seed, args.finalists)
     except ValueError as e:  # a bad setting: say which
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -53,3 +53,19 @@ def test_cli_runs_a_baseline_and_names_a_bad_setting(capsys):
     assert example.main(["--trials", "1", "--set", "epochs=0"]) == 2
     assert "epochs must be positive" in capsys.readouterr().err
     optuna.logging.set_verbosity(optuna.logging.INFO)
+
+
+def test_a_planned_screen_trains_the_best_screened_configurations_again(capsys):
+    example = load_example()
+    study = example.run_study("smnist", trials=6, settings=SETTINGS, seed=0, finalists=2)
+    screened, finalists = study.trials[:6], study.trials[6:]
+    assert [t.state for t in screened] == [TrialState.PRUNED] * 6
+    assert [t.state for t in finalists] == [TrialState.COMPLETE] * 2
+    for t in finalists:  # the screened configuration, its untrained network again
+        first = screened[t.user_attrs["aelle:rerun_of"]]
+        assert t.params == first.params
+        assert t.intermediate_values[0] == first.intermediate_values[0]
+    args = [f"--set={k}={v}" for k, v in SETTINGS.items()]
+    assert example.main(["--trials", "4", "--finalists", "1", *args]) == 0
+    assert capsys.readouterr().out.startswith("5 trials: 1 complete, 4 pruned")
+    optuna.logging.set_verbosity(optuna.logging.INFO)
