@@ -1,5 +1,6 @@
 """A study pruned by the shipped joint model: its step-0 screen reads the untrained network's
-spectrum from the coordinator's reports, and a real worker runs such a study to its budget."""
+spectrum from the coordinator's reports, and a real worker runs a rolling screen to its budget
+(the planned one: test_planned_screen.py)."""
 
 import httpx
 import numpy as np
@@ -36,9 +37,11 @@ def test_the_joint_pruner_of_a_study_reads_the_spectrum_where_the_coordinator_ke
     assert set(store.asked) == {(trial.number, 0)}
 
 
-def test_a_joint_study_runs_to_its_budget(server):
+def test_a_rolling_joint_study_runs_to_its_budget(server):
+    # finalists: null, the rolling screen (a trial budget alone would plan one)
+    rolling = {"name": "joint", "settings": {"finalists": None}}
     r = httpx.post(f"{server}{API}/studies", headers=USER,
-                   json=study(name="j", budget=4, epochs=2, pruner={"name": "joint"}))
+                   json=study(name="j", budget=4, epochs=2, pruner=rolling))
     assert r.status_code == 201, r.text
     client = CoordinatorClient(server, "worker-secret-for-tests")
     try:
