@@ -407,4 +407,3 @@ def _state(storage: RDBStorage, tid: int) -> TrialState | None:
         return storage.get_trial(tid).state
     except KeyError:  # deleted outside the coordinator
         return None
-
