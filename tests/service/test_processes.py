@@ -142,15 +142,20 @@ def test_two_worker_processes_finish_a_study_pruned_by_aelle(coordinator, tmp_pa
 
 def test_a_killed_worker_s_trial_is_failed_after_the_grace_period_and_retried(coordinator):
     c = coordinator
-    submit(c, "kill", 2, 15, "--pruner", "none")
+    # trials of a few seconds (the tests' tiny ones take a fraction of one): the victim is
+    # killed in the middle of one, not between two
+    submit(c, "kill", 2, 40, "--pruner", "none", "--set", "train_size=1024")
     victim = aelle("worker", "--name", "victim", env=c.env)
+    seen = []
 
     def running_with_reports():
-        rows = c.get("/studies/kill/trials?state=running")["data"]
-        return rows and rows[0]["epochs"] >= 1
+        # a trial that reported has all its parameters (a new one is still being sampled)
+        seen[:] = [r for r in c.get("/studies/kill/trials?state=running")["data"]
+                   if 1 <= r["epochs"] <= 20]
+        return seen
 
     wait_until(running_with_reports, 120, "the victim's trial to run")
-    first = c.get("/studies/kill/trials?state=running")["data"][0]
+    first = seen[0]
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
     wait_until(lambda: c.get("/studies/kill")["counts"].get("failed", 0) == 1, 60,
