@@ -41,21 +41,23 @@ def pg_url():
         admin.close()
 
 
+def burst_worker(url: str, i: int) -> dict:
+    """Worker ``w<i>`` run until the coordinator has no work; its trials by outcome."""
+    client = CoordinatorClient(url, "worker-secret-for-tests")
+    try:
+        return Worker(client, name=f"w{i}", burst=True, progress=False).run()
+    finally:
+        client.close()
+
+
 def test_eight_workers_budget_exact_no_double_lease_every_report_stored(pg_url):
     settings = service_settings(pg_url)
     with serving(settings) as url:
         r = httpx.post(f"{url}/api/v1/studies", json=study(budget=24, epochs=1), headers=USER)
         assert r.status_code == 201, r.text
 
-        def one_worker(i):
-            client = CoordinatorClient(url, "worker-secret-for-tests")
-            try:
-                return Worker(client, name=f"w{i}", burst=True, progress=False).run()
-            finally:
-                client.close()
-
         with ThreadPoolExecutor(8) as pool:
-            counts = list(pool.map(one_worker, range(8)))
+            counts = list(pool.map(lambda i: burst_worker(url, i), range(8)))
         assert sum(sum(c.values()) for c in counts) == 24
         trials = httpx.get(f"{url}/api/v1/studies/s/trials", headers=USER).json()["data"]
     assert len(trials) == 24 and len({t["trial_id"] for t in trials}) == 24
@@ -83,15 +85,8 @@ def test_a_planned_screen_with_four_workers_runs_its_best_once_and_is_watched_to
             watcher.watch("s", interval=0.05, timeout=600)))
         watching.start()
 
-        def one_worker(i):
-            client = CoordinatorClient(url, "worker-secret-for-tests")
-            try:
-                return Worker(client, name=f"w{i}", burst=True, progress=False).run()
-            finally:
-                client.close()
-
         with ThreadPoolExecutor(4) as pool:
-            list(pool.map(one_worker, range(4)))
+            list(pool.map(lambda i: burst_worker(url, i), range(4)))
         watching.join()
         trials = httpx.get(f"{url}/api/v1/studies/s/trials", headers=USER).json()["data"]
         first = {t["number"]: httpx.get(f"{url}/api/v1/studies/s/trials/{t['number']}",
