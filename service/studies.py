@@ -428,9 +428,11 @@ class StudyCatalog:
 
 def epochs_saved(trials: list[FrozenTrial], epochs: int) -> int:
     """The epochs the pruned and diverged trials did not train (a trial reports epochs 0 to
-    ``epochs``): the compute pruning saved. Failed trials are left out: their retries run."""
+    ``epochs``): the compute pruning saved. Failed trials are left out: their retries run; so
+    are the screened configurations a planned screen's finalists run again."""
+    again = {t.user_attrs[RERUN] for t in trials if RERUN in t.user_attrs}
     return sum(max(0, epochs + 1 - len(t.intermediate_values)) for t in trials
-               if t.state == TrialState.PRUNED)
+               if t.state == TrialState.PRUNED and t.number not in again)
 
 
 def one_line(e: BaseException) -> str:

@@ -57,6 +57,8 @@ def test_the_best_screened_configurations_run_again_from_their_seed(client):
     got = summary(client)
     assert got["used"] == 5 and got["counts"] == {"pruned": 5, "complete": 2}
     assert got["epochs_used"] == 4
+    # three configurations never trained; the two screened ones trained after all
+    assert got["epochs_saved"] == 3 * 2
 
 
 def test_an_epoch_budget_pays_for_more_finalists_than_asked(client):
